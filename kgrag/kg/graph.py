@@ -1,0 +1,255 @@
+"""KnowledgeGraph: the linked, multi-source graph held compactly, with networkx where it serves.
+
+Entities and facts are rows of numpy columns (integer ids, interned strings); adjacency is two
+CSR indexes (out-edges by head, in-edges by tail). This keeps the full default KG (~1.3 M facts)
+at a few hundred MB and loads in about a second, where a networkx ``MultiDiGraph`` of Python
+objects needs several GB for UMLS scale (BENCHMARKS.md has both). :meth:`to_networkx` builds a
+real ``MultiDiGraph`` — whole or around chosen entities — for algorithms that want one.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kgrag.errors import EntityNotFoundError
+from kgrag.kg.columns import StringColumn
+from kgrag.kg.model import LANGS, Entity, Fact, Provenance, SourceInfo
+from kgrag.kg.relations import Relation, RelationVocabulary
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+@dataclass
+class Tables:
+    """Small lookup tables indexed by the int codes in the columns."""
+
+    sources: list[str]
+    source_info: dict[str, SourceInfo]
+    files: list[str]
+    relations: list[str]
+    types: list[str]
+
+
+def normalize_name(text: str) -> str:
+    """Name key for exact matching: NFKC, case-folded, inner whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+@dataclass
+class KnowledgeGraph:
+    """The canonical KG. Build with :class:`~kgrag.kg.builder.KGBuilder`, or load with
+    :func:`kgrag.kg.store.load_store`."""
+
+    columns: dict[str, StringColumn]
+    arrays: dict[str, np.ndarray]
+    tables: Tables
+    vocab: RelationVocabulary
+    _id_index: dict[str, int] | None = field(default=None, repr=False)
+    _name_index: dict[str, list[int]] | None = field(default=None, repr=False)
+
+    # -- sizes -----------------------------------------------------------------------------
+    @property
+    def n_entities(self) -> int:
+        return len(self.arrays["ent_lang"])
+
+    @property
+    def n_facts(self) -> int:
+        return len(self.arrays["f_head"])
+
+    # -- entities --------------------------------------------------------------------------
+    def entity_id(self, i: int) -> str:
+        return self.columns["ent_id"][i]
+
+    def entity_name(self, i: int) -> str:
+        return self.columns["ent_name"][i]
+
+    def entity_source(self, i: int) -> str:
+        return self.tables.sources[int(self.arrays["ent_source"][i])]
+
+    def aliases(self, i: int) -> list[str]:
+        ptr = self.arrays["alias_ptr"]
+        col = self.columns["alias"]
+        return [col[j] for j in range(int(ptr[i]), int(ptr[i + 1]))]
+
+    def xrefs(self, i: int) -> list[str]:
+        ptr = self.arrays["xref_ptr"]
+        col = self.columns["xref"]
+        return [col[j] for j in range(int(ptr[i]), int(ptr[i + 1]))]
+
+    def types_of(self, i: int) -> list[str]:
+        ptr, val = self.arrays["type_ptr"], self.arrays["type_val"]
+        return [self.tables.types[int(t)] for t in val[ptr[i] : ptr[i + 1]]]
+
+    def entity(self, i: int) -> Entity:
+        return Entity(
+            id=self.entity_id(i),
+            name=self.entity_name(i),
+            lang=LANGS[int(self.arrays["ent_lang"][i])],
+            source=self.entity_source(i),
+            aliases=tuple(self.aliases(i)),
+            types=tuple(self.types_of(i)),
+            description=self.columns["ent_desc"][i],
+            xrefs=tuple(self.xrefs(i)),
+        )
+
+    def index_of(self, entity_id: str) -> int:
+        """Row of the entity with this exact id; raises :class:`EntityNotFoundError`."""
+        if self._id_index is None:
+            self._id_index = {eid: i for i, eid in enumerate(self.columns["ent_id"])}
+        try:
+            return self._id_index[entity_id]
+        except KeyError:
+            raise EntityNotFoundError(f"no entity with id {entity_id!r}") from None
+
+    def name_index(self) -> dict[str, list[int]]:
+        """Normalized name or alias → entity rows (built once, on first use)."""
+        if self._name_index is None:
+            index: dict[str, list[int]] = {}
+            for i, name in enumerate(self.columns["ent_name"]):
+                index.setdefault(normalize_name(name), []).append(i)
+            ptr = self.arrays["alias_ptr"]
+            owner = np.repeat(np.arange(self.n_entities), np.diff(ptr))
+            for j, alias in enumerate(self.columns["alias"]):
+                rows = index.setdefault(normalize_name(alias), [])
+                i = int(owner[j])
+                if i not in rows:
+                    rows.append(i)
+            self._name_index = index
+        return self._name_index
+
+    def find(self, name_or_id: str) -> list[int]:
+        """Entity rows whose id, name or alias equals ``name_or_id`` (names normalized).
+
+        Rows matched by preferred name come before rows matched by alias only.
+        Raises :class:`EntityNotFoundError` when nothing matches.
+        """
+        if self._id_index is None:
+            self.index_of(self.entity_id(0)) if self.n_entities else None
+        assert self._id_index is not None or self.n_entities == 0
+        if self._id_index and name_or_id in self._id_index:
+            return [self._id_index[name_or_id]]
+        rows = self.name_index().get(normalize_name(name_or_id), [])
+        if not rows:
+            raise EntityNotFoundError(f"no entity named {name_or_id!r}; try an id such as cmekg:糖尿病 or hpo:HP:0001250")
+        key = normalize_name(name_or_id)
+        return sorted(rows, key=lambda i: (normalize_name(self.entity_name(i)) != key, i))
+
+    # -- facts -----------------------------------------------------------------------------
+    def relation(self, code: int) -> Relation:
+        return self.vocab.get(self.tables.relations[code])
+
+    def fact(self, j: int) -> Fact:
+        a = self.arrays
+        tail_row, value_row = int(a["f_tail"][j]), int(a["f_value"][j])
+        line, key = int(a["f_line"][j]), int(a["f_key"][j])
+        return Fact(
+            head=self.entity_id(int(a["f_head"][j])),
+            relation=self.tables.relations[int(a["f_rel"][j])],
+            source=self.tables.sources[int(a["f_source"][j])],
+            provenance=Provenance(
+                file=self.tables.files[int(a["f_file"][j])],
+                line=None if line < 0 else line,
+                key=None if key < 0 else self.columns["key"][key],
+            ),
+            tail=None if tail_row < 0 else self.entity_id(tail_row),
+            value=None if value_row < 0 else self.columns["value"][value_row],
+        )
+
+    def fact_tail_text(self, j: int) -> str:
+        """The tail's name, or the literal value."""
+        t = int(self.arrays["f_tail"][j])
+        return self.entity_name(t) if t >= 0 else self.columns["value"][int(self.arrays["f_value"][j])]
+
+    def out_facts(self, i: int) -> np.ndarray:
+        a = self.arrays
+        return a["out_idx"][a["out_ptr"][i] : a["out_ptr"][i + 1]]
+
+    def in_facts(self, i: int) -> np.ndarray:
+        a = self.arrays
+        return a["in_idx"][a["in_ptr"][i] : a["in_ptr"][i + 1]]
+
+    def facts_of(self, i: int) -> Iterator[Fact]:
+        for j in self.out_facts(i):
+            yield self.fact(int(j))
+
+    def relation_code(self, rel_id: str) -> int | None:
+        try:
+            return self.tables.relations.index(rel_id)
+        except ValueError:
+            return None
+
+    def links_of(self, i: int) -> list[tuple[int, int]]:
+        """Cross-source links touching entity ``i`` as ``(fact row, other entity row)``, both
+        directions (links are symmetric)."""
+        a = self.arrays
+        link_codes = {c for c, r in enumerate(self.tables.relations) if self.vocab.get(r).kind == "link"}
+        out = [(int(j), int(a["f_tail"][j])) for j in self.out_facts(i) if int(a["f_rel"][j]) in link_codes]
+        out += [(int(j), int(a["f_head"][j])) for j in self.in_facts(i) if int(a["f_rel"][j]) in link_codes]
+        return out
+
+    # -- networkx ----------------------------------------------------------------------------
+    def to_networkx(self, rows: Iterable[int] | None = None, *, literals: bool = False) -> nx.MultiDiGraph:
+        """A ``networkx.MultiDiGraph`` of the whole KG, or of the facts touching ``rows``.
+
+        Nodes are entity ids with ``name``/``source`` attributes; each fact is an edge keyed by
+        its fact row with ``relation``, ``source`` and ``fact`` (row) attributes, so several
+        relations between one pair all survive. With ``literals=True`` literal facts become edges
+        to ``value:<text>`` nodes.
+        """
+        import networkx as nx
+
+        a = self.arrays
+        g: nx.MultiDiGraph = nx.MultiDiGraph()
+        if rows is None:
+            fact_rows: Iterable[int] = range(self.n_facts)
+        else:
+            picked: set[int] = set()
+            for i in rows:
+                picked.update(int(j) for j in self.out_facts(i))
+                picked.update(int(j) for j in self.in_facts(i))
+            fact_rows = sorted(picked)
+        rel_names = self.tables.relations
+        src_names = self.tables.sources
+        for j in fact_rows:
+            h, t = int(a["f_head"][j]), int(a["f_tail"][j])
+            if t < 0 and not literals:
+                continue
+            for node in (h, t):
+                if node >= 0:
+                    nid = self.entity_id(node)
+                    if nid not in g:
+                        g.add_node(nid, name=self.entity_name(node), source=self.entity_source(node))
+            target = self.entity_id(t) if t >= 0 else "value:" + self.columns["value"][int(a["f_value"][j])]
+            g.add_edge(
+                self.entity_id(h), target, key=j,
+                relation=rel_names[int(a["f_rel"][j])], source=src_names[int(a["f_source"][j])], fact=j,
+            )
+        return g
+
+    # -- statistics --------------------------------------------------------------------------
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counts per source: entities (``stub`` ones counted apart), facts, literal facts,
+        link facts."""
+        a = self.arrays
+        out: dict[str, dict[str, int]] = {}
+        ent_counts = np.bincount(a["ent_source"], minlength=len(self.tables.sources))
+        fact_counts = np.bincount(a["f_source"], minlength=len(self.tables.sources))
+        literal_counts = np.bincount(a["f_source"][a["f_tail"] < 0], minlength=len(self.tables.sources))
+        for code, name in enumerate(self.tables.sources):
+            out[name] = {
+                "entities": int(ent_counts[code]),
+                "facts": int(fact_counts[code]),
+                "literal_facts": int(literal_counts[code]),
+                "entity_facts": int(fact_counts[code] - literal_counts[code]),
+            }
+        return out
+
+    def relation_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.arrays["f_rel"], minlength=len(self.tables.relations))
+        return {self.tables.relations[c]: int(n) for c, n in enumerate(counts)}
