@@ -87,6 +87,8 @@ class KGBuilder:
         self.f_file = array("h")
         self.f_line = array("q")
         self.f_key = array("i")
+        self.f_qual = array("i")
+        self.qualifiers = Interner()
         self._lang_codes = {lang: i for i, lang in enumerate(LANGS)}
 
     # -- sources and files -------------------------------------------------------------------
@@ -181,9 +183,12 @@ class KGBuilder:
         file: int,
         line: int = NO_ID,
         key: str | None = None,
+        qualifier: str | None = None,
     ) -> None:
         """Append one fact. ``head``/``tail`` are entity ids or indexes; exactly one of
-        ``tail`` and ``value`` is given. ``relation`` must be in the vocabulary."""
+        ``tail`` and ``value`` is given. ``relation`` must be in the vocabulary. ``key`` locates
+        the record in the file where a line number does not; ``qualifier`` is a short text that
+        qualifies the fact (HPO annotation frequency and onset, UMLS relation attributes)."""
         if relation not in self.vocab:
             raise KeyError(f"relation {relation!r} is not in the relation vocabulary (kgrag/kg/data/*.tsv)")
         h = head if isinstance(head, int) else self.entity_index[head]
@@ -206,6 +211,7 @@ class KGBuilder:
         else:
             self.f_key.append(len(self.keys))
             self.keys.append(key)
+        self.f_qual.append(NO_ID if qualifier is None else self.qualifiers(qualifier))
 
     @property
     def n_facts(self) -> int:

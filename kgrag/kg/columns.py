@@ -101,6 +101,7 @@ def freeze(builder: KGBuilder) -> KnowledgeGraph:
         alias_ptr[i + 1] = len(alias_strings)
         xref_strings.extend(e.xrefs)
         xref_ptr[i + 1] = len(xref_strings)
+    types = Ragged.from_lists([e.types for e in ents], np.int16)
     columns = {
         "ent_id": StringColumn.from_strings(e.id for e in ents),
         "ent_name": StringColumn.from_strings(e.name for e in ents),
@@ -109,14 +110,15 @@ def freeze(builder: KGBuilder) -> KnowledgeGraph:
         "xref": StringColumn.from_strings(xref_strings),
         "value": StringColumn.from_strings(builder.values.items),
         "key": StringColumn.from_strings(builder.keys),
+        "qualifier": StringColumn.from_strings(builder.qualifiers.items),
     }
     arrays = {
         "ent_lang": np.fromiter((e.lang for e in ents), dtype=np.int8, count=len(ents)),
         "ent_source": np.fromiter((e.source for e in ents), dtype=np.int8, count=len(ents)),
         "alias_ptr": alias_ptr,
         "xref_ptr": xref_ptr,
-        "type_ptr": Ragged.from_lists([e.types for e in ents], np.int16).ptr,
-        "type_val": Ragged.from_lists([e.types for e in ents], np.int16).values,
+        "type_ptr": types.ptr,
+        "type_val": types.values,
         "f_head": np.frombuffer(builder.f_head, dtype=np.int32).copy(),
         "f_rel": np.frombuffer(builder.f_rel, dtype=np.int16).copy(),
         "f_tail": np.frombuffer(builder.f_tail, dtype=np.int32).copy(),
@@ -125,6 +127,7 @@ def freeze(builder: KGBuilder) -> KnowledgeGraph:
         "f_file": np.frombuffer(builder.f_file, dtype=np.int16).copy(),
         "f_line": np.frombuffer(builder.f_line, dtype=np.int64).copy(),
         "f_key": np.frombuffer(builder.f_key, dtype=np.int32).copy(),
+        "f_qual": np.frombuffer(builder.f_qual, dtype=np.int32).copy(),
     }
     n = len(ents)
     arrays["out_ptr"], arrays["out_idx"] = csr(arrays["f_head"], n)

@@ -147,7 +147,7 @@ class KnowledgeGraph:
     def fact(self, j: int) -> Fact:
         a = self.arrays
         tail_row, value_row = int(a["f_tail"][j]), int(a["f_value"][j])
-        line, key = int(a["f_line"][j]), int(a["f_key"][j])
+        line, key, qual = int(a["f_line"][j]), int(a["f_key"][j]), int(a["f_qual"][j])
         return Fact(
             head=self.entity_id(int(a["f_head"][j])),
             relation=self.tables.relations[int(a["f_rel"][j])],
@@ -159,6 +159,7 @@ class KnowledgeGraph:
             ),
             tail=None if tail_row < 0 else self.entity_id(tail_row),
             value=None if value_row < 0 else self.columns["value"][value_row],
+            qualifier=None if qual < 0 else self.columns["qualifier"][qual],
         )
 
     def fact_tail_text(self, j: int) -> str:

@@ -73,6 +73,7 @@ class Fact:
     provenance: Provenance
     tail: str | None = None
     value: str | None = None
+    qualifier: str | None = None
 
     def __post_init__(self) -> None:
         if (self.tail is None) == (self.value is None):
