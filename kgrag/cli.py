@@ -1,0 +1,44 @@
+"""The ``kgrag`` command line (typer + rich). Output formatting lives here and in ``cli_kg``."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from rich.console import Console
+
+from kgrag.config import get_settings
+from kgrag.errors import KGRAGError
+
+app = typer.Typer(name="kgrag", help="Knowledge-graph-grounded medical QA (Chinese and English).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress details")) -> None:
+    level = logging.INFO if verbose else getattr(logging, get_settings().log_level.upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from kgrag.cli_kg import kg_app
+
+    app.add_typer(kg_app, name="kg")
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: domain errors become one red line and exit code 2, never a stack trace."""
+    try:
+        app()
+    except KGRAGError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""``kgrag kg …``: import, stats, show, link-report."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from kgrag.config import get_settings
+from kgrag.kg.graph import KnowledgeGraph
+
+kg_app = typer.Typer(help="Import and inspect the knowledge graph store.", no_args_is_help=True)
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from kgrag.cli import console
+
+    return console
+
+
+def _store_opt() -> Path:
+    return get_settings().store
+
+
+def _load(store: Path | None) -> KnowledgeGraph:
+    from kgrag.kg.store import load_store
+
+    return load_store(store or _store_opt())
+
+
+@kg_app.command("import")
+def import_cmd(
+    sources: list[str] = typer.Argument(None, help="cmekg, hpo, mondo, icd10cm, umls=/path/META, cmekg=FILE.jsonl …"),
+    out: Path = typer.Option(None, "--out", "-o", help="store folder (default: KGRAG_STORE, kg/store/default)"),
+    no_links: bool = typer.Option(False, "--no-links", help="skip cross-source linking"),
+) -> None:
+    """Import KG sources into a store (written atomically)."""
+    from kgrag.kg.importer import import_sources
+
+    settings = get_settings()
+    specs = sources or list(settings.default_sources)
+    out = out or settings.store
+    console = _console()
+    t0 = time.perf_counter()
+    with console.status("importing…") as status:
+        manifest = import_sources(specs, out, links=not no_links, on_step=lambda s: status.update(s + "…"))
+    console.print(f"[green]wrote[/] {out} in {time.perf_counter() - t0:.1f} s: "
+                  f"{manifest['counts']['entities']:,} entities, {manifest['counts']['facts']:,} facts")
+    _print_stats(manifest)
+
+
+def _print_stats(manifest: dict) -> None:  # type: ignore[type-arg]
+    table = Table(title="KG store")
+    for col in ("source", "version", "entities", "facts", "entity facts", "literal facts"):
+        table.add_column(col, justify="right" if col not in ("source", "version") else "left")
+    per = manifest["counts"]["per_source"]
+    for name, c in per.items():
+        info = manifest["sources"].get(name, {})
+        table.add_row(name, f"{info.get('package', '')} {info.get('version', '')}", f"{c['entities']:,}",
+                      f"{c['facts']:,}", f"{c['entity_facts']:,}", f"{c['literal_facts']:,}")
+    table.add_row("[b]total", "", f"[b]{manifest['counts']['entities']:,}", f"[b]{manifest['counts']['facts']:,}", "", "")
+    _console().print(table)
+
+
+@kg_app.command("stats")
+def stats_cmd(
+    store: Path = typer.Option(None, "--store", "-s", help="store folder (default: KGRAG_STORE)"),
+    relations: bool = typer.Option(False, "--relations", "-r", help="also list fact counts per relation"),
+) -> None:
+    """Entity and fact counts per source (and per relation)."""
+    from kgrag.kg.store import read_manifest
+
+    path = store or _store_opt()
+    manifest = read_manifest(path)
+    _print_stats(manifest)
+    _console().print(f"store {path}  created {manifest['created']}  checksum {manifest['checksum'][:16]}…")
+    if relations:
+        kg = _load(path)
+        t = Table(title="facts per relation")
+        for c in ("relation", "中文", "English", "facts"):
+            t.add_column(c)
+        for rel, n in sorted(kg.relation_counts().items(), key=lambda x: -x[1]):
+            r = kg.vocab.get(rel)
+            t.add_row(rel, r.zh, r.en, f"{n:,}")
+        _console().print(t)
+
+
+@kg_app.command("show")
+def show_cmd(
+    name_or_id: str = typer.Argument(..., help="entity name, alias or id (糖尿病, Seizure, hpo:HP:0001250)"),
+    store: Path = typer.Option(None, "--store", "-s"),
+    limit: int = typer.Option(12, "--limit", "-n", help="values shown per relation"),
+    all_matches: bool = typer.Option(False, "--all", help="show every entity with this name, not only the first"),
+) -> None:
+    """An entity: names, description, cross-references, facts grouped by relation, links."""
+    kg = _load(store)
+    rows = kg.find(name_or_id)
+    console = _console()
+    if len(rows) > 1 and not all_matches:
+        others = ", ".join(kg.entity_id(i) for i in rows[1:6])
+        console.print(f"[dim]{len(rows)} entities match; showing the first (also: {others}; --all shows all)[/]")
+        rows = rows[:1]
+    for i in rows:
+        _show_entity(kg, i, limit)
+
+
+def _show_entity(kg: KnowledgeGraph, i: int, limit: int) -> None:
+    console = _console()
+    e = kg.entity(i)
+    console.rule(f"[b]{e.name}[/]  [dim]{e.id}[/]")
+    console.print(f"source: {e.source}   language: {e.lang}   types: {', '.join(e.types) or '-'}")
+    if e.aliases:
+        console.print(f"aliases: {'; '.join(e.aliases[:20])}" + (" …" if len(e.aliases) > 20 else ""))
+    if e.xrefs:
+        console.print(f"xrefs: {', '.join(e.xrefs[:20])}")
+    if e.description:
+        console.print(f"description: {e.description}")
+    grouped: dict[str, list[int]] = defaultdict(list)
+    for j in kg.out_facts(i):
+        grouped[kg.tables.relations[int(kg.arrays["f_rel"][j])]].append(int(j))
+    link_rels = {r for r in grouped if kg.vocab.get(r).kind == "link"}
+    table = Table(title="facts", show_lines=False)
+    for c in ("relation", "values", "source", "provenance (first)"):
+        table.add_column(c, overflow="fold")
+    for rel, js in grouped.items():
+        if rel in link_rels:
+            continue
+        r = kg.vocab.get(rel)
+        values = [kg.fact_tail_text(j) for j in js[:limit]]
+        more = f" … (+{len(js) - limit})" if len(js) > limit else ""
+        first = kg.fact(js[0])
+        table.add_row(f"{r.zh} / {r.en}", "、".join(values) + more, first.source, str(first.provenance))
+    console.print(table)
+    incoming = [int(j) for j in kg.in_facts(i) if kg.vocab.get(kg.tables.relations[int(kg.arrays["f_rel"][j])]).kind != "link"]
+    if incoming:
+        console.print(f"[dim]{len(incoming):,} facts point to this entity, e.g. "
+                      + "; ".join(f"{kg.entity_name(int(kg.arrays['f_head'][j]))} —{kg.tables.relations[int(kg.arrays['f_rel'][j])]}→"
+                                  for j in incoming[:5]) + "[/]")
+    links = kg.links_of(i)
+    if links:
+        lt = Table(title="cross-source links")
+        for c in ("link", "entity", "name", "evidence"):
+            lt.add_column(c, overflow="fold")
+        for j, other in links:
+            f = kg.fact(j)
+            lt.add_row(f.relation, kg.entity_id(other), kg.entity_name(other), f.provenance.key or "")
+        console.print(lt)
+    else:
+        console.print("[dim]no cross-source links[/]")
+
+
+@kg_app.command("link-report")
+def link_report_cmd(
+    store: Path = typer.Option(None, "--store", "-s"),
+    sample: int = typer.Option(5, "--sample", help="links shown per kind"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Counts of cross-source links by kind and source pair, with a sample of each."""
+    kg = _load(store)
+    console = _console()
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    pairs: dict[tuple[str, str, str], int] = defaultdict(int)
+    a = kg.arrays
+    for code, rel in enumerate(kg.tables.relations):
+        if kg.vocab.get(rel).kind != "link":
+            continue
+        import numpy as np
+
+        rows = np.flatnonzero(a["f_rel"] == code)
+        by_kind[rel] = rows.tolist()
+        hs = a["ent_source"][a["f_head"][rows]]
+        ts = a["ent_source"][a["f_tail"][rows]]
+        for h, t in zip(hs.tolist(), ts.tolist(), strict=True):
+            pairs[(rel, kg.tables.sources[h], kg.tables.sources[t])] += 1
+    t = Table(title="cross-source links")
+    for c in ("link", "from", "to", "count"):
+        t.add_column(c)
+    for (rel, s1, s2), n in sorted(pairs.items()):
+        t.add_row(rel, s1, s2, f"{n:,}")
+    t.add_row("[b]total", "", "", f"[b]{sum(pairs.values()):,}")
+    console.print(t)
+    rng = random.Random(seed)
+    for rel, rows in by_kind.items():
+        st = Table(title=f"sample of {rel}")
+        for c in ("from", "to", "evidence"):
+            st.add_column(c, overflow="fold")
+        for j in rng.sample(rows, min(sample, len(rows))):
+            h, tt = int(a["f_head"][j]), int(a["f_tail"][j])
+            st.add_row(f"{kg.entity_name(h)} ({kg.entity_id(h)})", f"{kg.entity_name(tt)} ({kg.entity_id(tt)})",
+                       kg.fact(j).provenance.key or "")
+        console.print(st)

@@ -1,0 +1,152 @@
+"""Cross-source links: the same concept in different sources, joined by construction.
+
+Three rules, each a link relation (kind ``link``, symmetric), each link's evidence kept in the
+fact's ``key`` so that any link can be re-checked against its rule:
+
+* ``same_icd10_code`` — an ICD-10 code on one entity (CMeKG's ``ICD10`` attribute, UMLS
+  ICD10/ICD10CM atoms) equals an ICD-10-CM code. Chinese clinical extensions beyond the
+  4-character ICD-10 code (``E11.900``) are truncated to it (``E11.9``) and say so; a code is never
+  widened to a broader category.
+* ``same_umls_cui`` — entities carrying the same UMLS CUI (HPO's ``xref: UMLS:``, UMLS concepts).
+* ``same_english_name`` — an English name or synonym of one entity equals, after normalization
+  (NFKC, case-fold, spaces collapsed), an English name or synonym of an entity of another source.
+  Names shorter than 4 characters, bare abbreviations (one upper-case word of ≤ 5 letters) and
+  names shared by more than :data:`MAX_NAME_AMBIGUITY` entities of one source are not used.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from kgrag.kg.builder import KGBuilder
+from kgrag.kg.graph import normalize_name
+from kgrag.kg.model import SourceInfo
+
+log = logging.getLogger(__name__)
+
+SOURCE = "links"
+MAX_NAME_AMBIGUITY = 2
+_ICD = re.compile(r"^([A-Z][0-9][0-9A-Z])(?:\.([0-9A-Z]{1,4}))?$")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_ABBREV = re.compile(r"^[A-Z0-9]{1,5}$")
+
+
+def normalize_icd10(code: str) -> str | None:
+    """Canonical ICD-10 code (``e11.9`` → ``E11.9``; ``A15.0†`` → ``A15.0``), or None when the
+    text is not one code (ranges such as ``E10-E14`` are not)."""
+    c = code.strip().upper().replace(" ", "").rstrip("†*+.")
+    m = _ICD.match(c)
+    if not m:
+        return None
+    return m.group(1) + (f".{m.group(2)}" if m.group(2) else "")
+
+
+def icd10_candidates(code: str) -> list[tuple[str, str]]:
+    """ICD-10-CM codes that denote the same concept as ``code``, with the reason."""
+    c = normalize_icd10(code)
+    if c is None:
+        return []
+    out = [(c, "equal")]
+    if "." in c and len(c.split(".")[1]) > 1:
+        out.append((c[: c.index(".") + 2], "Chinese extension truncated to the 4-character code"))
+    return out
+
+
+def english_names(name: str, lang: str, aliases: list[str]) -> list[str]:
+    """The names of an entity usable for English name matching."""
+    names = ([name] if lang == "en" else []) + aliases
+    out = []
+    for n in names:
+        if _CJK.search(n) or not re.search(r"[A-Za-z]", n):
+            continue
+        if _ABBREV.match(n.strip()):
+            continue
+        key = normalize_name(n)
+        if len(key) >= 4:
+            out.append(key)
+    return out
+
+
+@dataclass(frozen=True)
+class LinkCounts:
+    same_icd10_code: int = 0
+    same_umls_cui: int = 0
+    same_english_name: int = 0
+
+
+def add_links(builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm")) -> LinkCounts:
+    """Add link facts between entities of different sources of ``builder``; returns counts."""
+    builder.add_source(SourceInfo(SOURCE, "kgrag", "derived", "derived from the linked sources", ("kgrag:links",)))
+    file_id = builder.register_file(SOURCE, "kgrag:links")
+    srcs = builder.source_ids.items
+    rank = {s: source_order.index(s) if s in source_order else len(source_order) for s in srcs}
+    seen: set[tuple[int, int, str]] = set()
+    counts: dict[str, int] = defaultdict(int)
+
+    def link(a: int, b: int, relation: str, evidence: str, matched: str) -> None:
+        ea, eb = builder.entities[a], builder.entities[b]
+        if ea.source == eb.source:
+            return
+        if rank[srcs[ea.source]] > rank[srcs[eb.source]]:
+            a, b = b, a
+        k = (a, b, relation)
+        if k in seen:
+            return
+        seen.add(k)
+        builder.add_fact(a, relation, tail=b, file=file_id, key=evidence, qualifier=matched)
+        counts[relation] += 1
+
+    # ICD-10: every entity with an ICD code xref, against ICD-10-CM codes
+    icd_cm: dict[str, int] = {}
+    coded: list[tuple[int, str]] = []
+    for i, e in enumerate(builder.entities):
+        for x in e.xrefs:
+            ns, _, code = x.partition(":")
+            if ns == "ICD10CM" and srcs[e.source] == "icd10cm":
+                icd_cm[code] = i
+            elif ns in {"ICD10", "ICD10CM"}:
+                coded.append((i, code))
+    for i, code in coded:
+        for cand, why in icd10_candidates(code):
+            j = icd_cm.get(cand)
+            if j is not None:
+                link(i, j, "same_icd10_code", f"ICD10 {code} = ICD10CM {cand} ({why})", cand)
+                break
+
+    # UMLS CUIs
+    by_cui: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(builder.entities):
+        for x in e.xrefs:
+            if x.startswith("UMLS:"):
+                by_cui[x[5:]].append(i)
+        if e.id.startswith("umls:"):
+            by_cui[e.id[5:]].append(i)
+    for cui, rows in by_cui.items():
+        for a_i, a in enumerate(rows):
+            for b in rows[a_i + 1 :]:
+                link(a, b, "same_umls_cui", f"UMLS CUI {cui}", cui)
+
+    # English names
+    by_name: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    langs = ("zh", "en")
+    for i, e in enumerate(builder.entities):
+        if e.stub and srcs[e.source] != "cmekg":
+            continue
+        for key in set(english_names(e.name, langs[e.lang], e.aliases)):
+            by_name[key][e.source].append(i)
+    for key, per_source in by_name.items():
+        if len(per_source) < 2:
+            continue
+        usable = {s: rows for s, rows in per_source.items() if len(rows) <= MAX_NAME_AMBIGUITY}
+        sources = sorted(usable)
+        for x, s in enumerate(sources):
+            for t in sources[x + 1 :]:
+                for a in usable[s]:
+                    for b in usable[t]:
+                        link(a, b, "same_english_name", f"English name {key!r}", key)
+    result = LinkCounts(**counts)
+    log.info("cross-source links: %s", result)
+    return result
