@@ -1,0 +1,61 @@
+"""Shared fixtures: a tiny real-format KG, and the default store for slow tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kgrag.kg.builder import KGBuilder
+from kgrag.kg.graph import KnowledgeGraph
+from kgrag.kg.links import add_links
+from kgrag.kg.loaders.cmekg import CMeKGLoader
+from kgrag.kg.model import SourceInfo
+
+DATA = Path(__file__).parent / "kg" / "data"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_english_source(builder: KGBuilder) -> None:
+    """A minimal English source shaped like ICD-10-CM + MONDO entries, for linking tests."""
+    builder.add_source(SourceInfo("icd10cm", "test", "1", "public domain", ("icd.xml",)))
+    f = builder.register_file("icd10cm", "icd.xml")
+    builder.add_entity("icd10cm:E11.9", "Type 2 diabetes mellitus without complications", "en", "icd10cm",
+                       xrefs=["ICD10CM:E11.9"], types=["icd10cm code"])
+    builder.add_entity("icd10cm:E11", "Type 2 diabetes mellitus", "en", "icd10cm", xrefs=["ICD10CM:E11"])
+    builder.add_fact("icd10cm:E11.9", "is_a", tail="icd10cm:E11", file=f, line=3)
+    builder.add_source(SourceInfo("mondo", "test", "1", "CC BY 4.0", ("mondo.json",)))
+    g = builder.register_file("mondo", "mondo.json")
+    builder.add_entity("mondo:MONDO:0005015", "diabetes mellitus", "en", "mondo", aliases=["DM", "diabetes"],
+                       description="A metabolic disorder characterized by abnormally high blood sugar levels.")
+    builder.add_entity("mondo:MONDO:0005044", "hypertensive disorder", "en", "mondo", aliases=["hypertension"])
+    builder.add_entity("mondo:MONDO:0000001", "disease", "en", "mondo")
+    builder.add_fact("mondo:MONDO:0005015", "is_a", tail="mondo:MONDO:0000001", file=g, line=1)
+    builder.add_fact("mondo:MONDO:0005015", "is_a", tail="mondo:MONDO:0000001", file=g, line=2)
+
+
+@pytest.fixture()
+def tiny_builder() -> KGBuilder:
+    b = KGBuilder()
+    CMeKGLoader(DATA / "cmekg" / "mini.jsonl").load(b)
+    tiny_english_source(b)
+    add_links(b)
+    return b
+
+
+@pytest.fixture()
+def tiny_kg(tiny_builder: KGBuilder) -> KnowledgeGraph:
+    return tiny_builder.build()
+
+
+@pytest.fixture(scope="session")
+def default_store() -> Path:
+    """The default store (all packaged sources), imported once if not there yet."""
+    from kgrag.kg.importer import import_sources
+    from kgrag.kg.store import MANIFEST
+
+    path = Path(os.environ.get("KGRAG_STORE", REPO / "kg" / "store" / "default"))
+    if not (path / MANIFEST).exists():
+        import_sources(["cmekg", "hpo", "mondo", "icd10cm"], path)
+    return path
