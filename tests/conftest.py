@@ -21,14 +21,26 @@ def tiny_english_source(builder: KGBuilder) -> None:
     """A minimal English source shaped like ICD-10-CM + MONDO entries, for linking tests."""
     builder.add_source(SourceInfo("icd10cm", "test", "1", "public domain", ("icd.xml",)))
     f = builder.register_file("icd10cm", "icd.xml")
-    builder.add_entity("icd10cm:E11.9", "Type 2 diabetes mellitus without complications", "en", "icd10cm",
-                       xrefs=["ICD10CM:E11.9"], types=["icd10cm code"])
+    builder.add_entity(
+        "icd10cm:E11.9",
+        "Type 2 diabetes mellitus without complications",
+        "en",
+        "icd10cm",
+        xrefs=["ICD10CM:E11.9"],
+        types=["icd10cm code"],
+    )
     builder.add_entity("icd10cm:E11", "Type 2 diabetes mellitus", "en", "icd10cm", xrefs=["ICD10CM:E11"])
     builder.add_fact("icd10cm:E11.9", "is_a", tail="icd10cm:E11", file=f, line=3)
     builder.add_source(SourceInfo("mondo", "test", "1", "CC BY 4.0", ("mondo.json",)))
     g = builder.register_file("mondo", "mondo.json")
-    builder.add_entity("mondo:MONDO:0005015", "diabetes mellitus", "en", "mondo", aliases=["DM", "diabetes"],
-                       description="A metabolic disorder characterized by abnormally high blood sugar levels.")
+    builder.add_entity(
+        "mondo:MONDO:0005015",
+        "diabetes mellitus",
+        "en",
+        "mondo",
+        aliases=["DM", "diabetes"],
+        description="A metabolic disorder characterized by abnormally high blood sugar levels.",
+    )
     builder.add_entity("mondo:MONDO:0005044", "hypertensive disorder", "en", "mondo", aliases=["hypertension"])
     builder.add_entity("mondo:MONDO:0000001", "disease", "en", "mondo")
     builder.add_fact("mondo:MONDO:0005015", "is_a", tail="mondo:MONDO:0000001", file=g, line=1)

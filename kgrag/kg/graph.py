@@ -136,7 +136,9 @@ class KnowledgeGraph:
             return [self._id_index[name_or_id]]
         rows = self.name_index().get(normalize_name(name_or_id), [])
         if not rows:
-            raise EntityNotFoundError(f"no entity named {name_or_id!r}; try an id such as cmekg:糖尿病 or hpo:HP:0001250")
+            raise EntityNotFoundError(
+                f"no entity named {name_or_id!r}; try an id such as cmekg:糖尿病 or hpo:HP:0001250"
+            )
         key = normalize_name(name_or_id)
         return sorted(rows, key=lambda i: (normalize_name(self.entity_name(i)) != key, i))
 
@@ -228,8 +230,12 @@ class KnowledgeGraph:
                         g.add_node(nid, name=self.entity_name(node), source=self.entity_source(node))
             target = self.entity_id(t) if t >= 0 else "value:" + self.columns["value"][int(a["f_value"][j])]
             g.add_edge(
-                self.entity_id(h), target, key=j,
-                relation=rel_names[int(a["f_rel"][j])], source=src_names[int(a["f_source"][j])], fact=j,
+                self.entity_id(h),
+                target,
+                key=j,
+                relation=rel_names[int(a["f_rel"][j])],
+                source=src_names[int(a["f_source"][j])],
+                fact=j,
             )
         return g
 

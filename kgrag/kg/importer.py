@@ -17,7 +17,9 @@ from kgrag.kg.store import write_store
 log = logging.getLogger(__name__)
 
 
-def build_graph(specs: Sequence[str], *, links: bool = True, on_step: Callable[[str], None] | None = None) -> KnowledgeGraph:
+def build_graph(
+    specs: Sequence[str], *, links: bool = True, on_step: Callable[[str], None] | None = None
+) -> KnowledgeGraph:
     """Load every source of ``specs`` (``NAME`` or ``NAME=PATH``) into one linked graph."""
     loaders = [make_loader(s) for s in specs]  # fail on a bad spec before any work
     builder = KGBuilder()
@@ -26,8 +28,13 @@ def build_graph(specs: Sequence[str], *, links: bool = True, on_step: Callable[[
         if on_step:
             on_step(f"loading {loader.name}")
         loader.load(builder)
-        log.info("%s loaded in %.1f s (%d entities, %d facts so far)", loader.name, time.perf_counter() - t0,
-                 len(builder.entities), builder.n_facts)
+        log.info(
+            "%s loaded in %.1f s (%d entities, %d facts so far)",
+            loader.name,
+            time.perf_counter() - t0,
+            len(builder.entities),
+            builder.n_facts,
+        )
     if links and len(loaders) > 1:
         if on_step:
             on_step("linking sources")
@@ -37,8 +44,9 @@ def build_graph(specs: Sequence[str], *, links: bool = True, on_step: Callable[[
     return builder.build()
 
 
-def import_sources(specs: Sequence[str], out: Path, *, links: bool = True,
-                   on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+def import_sources(
+    specs: Sequence[str], out: Path, *, links: bool = True, on_step: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Build the graph of ``specs`` and write it to store ``out``; returns the manifest.
 
     Nothing is written to ``out`` unless everything succeeded.

@@ -77,7 +77,9 @@ class LinkCounts:
     same_english_name: int = 0
 
 
-def add_links(builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm")) -> LinkCounts:
+def add_links(
+    builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm")
+) -> LinkCounts:
     """Add link facts between entities of different sources of ``builder``; returns counts."""
     builder.add_source(SourceInfo(SOURCE, "kgrag", "derived", "derived from the linked sources", ("kgrag:links",)))
     file_id = builder.register_file(SOURCE, "kgrag:links")

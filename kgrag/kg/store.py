@@ -65,9 +65,9 @@ def write_store(kg: KnowledgeGraph, out: Path, *, extra: dict[str, Any] | None =
         files: dict[str, str] = {}
         for name, col in kg.columns.items():
             (tmp / f"{name}.utf8").write_bytes(bytes(col.blob))
-            np.save(tmp / f"{name}.offsets.npy", col.offsets)
+            np.save(tmp / f"{name}.offsets.npy", col.offsets, allow_pickle=False)
         for name, arr in kg.arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr))
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
         tables = {
             "sources": kg.tables.sources,
             "source_info": {k: asdict(v) for k, v in kg.tables.source_info.items()},
@@ -174,12 +174,18 @@ def load_store(path: str | Path, *, verify: bool = False, mmap: bool = True) -> 
     try:
         columns = {}
         for name in manifest["columns"]:
-            blob = np.memmap(path / f"{name}.utf8", dtype=np.uint8, mode="r") if mmap and (path / f"{name}.utf8").stat().st_size else (path / f"{name}.utf8").read_bytes()
+            blob = (
+                np.memmap(path / f"{name}.utf8", dtype=np.uint8, mode="r")
+                if mmap and (path / f"{name}.utf8").stat().st_size
+                else (path / f"{name}.utf8").read_bytes()
+            )
             columns[name] = StringColumn(blob, np.load(path / f"{name}.offsets.npy", mmap_mode=mode))
         arrays = {name: np.load(path / f"{name}.npy", mmap_mode=mode) for name in manifest["arrays"]}
         raw = json.loads((path / "tables.json").read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise StoreError(f"{path}: incomplete store, {Path(exc.filename).name} is missing; re-run `kgrag kg import`") from None
+        raise StoreError(
+            f"{path}: incomplete store, {Path(exc.filename).name} is missing; re-run `kgrag kg import`"
+        ) from None
     tables = Tables(
         sources=raw["sources"],
         source_info={k: SourceInfo(**{**v, "files": tuple(v["files"])}) for k, v in raw["source_info"].items()},

@@ -38,17 +38,41 @@ FALLBACK_RELATION = "cmekg_attribute"
 
 #: Node type of a subject, read from the relations it has (first rule that matches wins).
 SUBJECT_TYPE_RULES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("疾病", frozenset({"has_symptom", "department", "complication", "icd10", "population", "contagious", "clinical_sign"})),
+    (
+        "疾病",
+        frozenset({"has_symptom", "department", "complication", "icd10", "population", "contagious", "clinical_sign"}),
+    ),
     ("药物", frozenset({"side_effect", "ingredient", "dosage", "indication", "contraindication", "drug_interaction"})),
     ("检查", frozenset({"cmekg_examination_category"})),
 )
 
 #: Relations that go first into a composed description, in this order.
 DESCRIPTION_ORDER = (
-    "is_a", "english_name", "alias", "has_symptom", "clinical_sign", "cause", "risk_factor", "affected_site",
-    "population", "contagious", "transmission", "department", "examination", "lab_test", "complication",
-    "drug_treatment", "treatment", "surgery", "prevention", "indication", "ingredient", "side_effect",
-    "contraindication", "dosage", "icd10",
+    "is_a",
+    "english_name",
+    "alias",
+    "has_symptom",
+    "clinical_sign",
+    "cause",
+    "risk_factor",
+    "affected_site",
+    "population",
+    "contagious",
+    "transmission",
+    "department",
+    "examination",
+    "lab_test",
+    "complication",
+    "drug_treatment",
+    "treatment",
+    "surgery",
+    "prevention",
+    "indication",
+    "ingredient",
+    "side_effect",
+    "contraindication",
+    "dosage",
+    "icd10",
 )
 MAX_ITEMS_PER_RELATION = 8
 MAX_VALUE_CHARS = 80
@@ -102,10 +126,14 @@ def iter_file_triples(path: Path) -> Iterator[tuple[int, str, str, str, None]]:
             try:
                 rec = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                raise KGLoadError(path, lineno, f"not valid JSON ({exc}); expected an object with subject, predicate, object") from None
+                raise KGLoadError(
+                    path, lineno, f"not valid JSON ({exc}); expected an object with subject, predicate, object"
+                ) from None
             if not isinstance(rec, dict):
                 raise KGLoadError(path, lineno, "expected a JSON object with subject, predicate, object")
-            missing = [k for k in ("subject", "predicate", "object") if not isinstance(rec.get(k), str) or not rec[k].strip()]
+            missing = [
+                k for k in ("subject", "predicate", "object") if not isinstance(rec.get(k), str) or not rec[k].strip()
+            ]
             if missing:
                 raise KGLoadError(path, lineno, f"field(s) {', '.join(missing)} missing or not a non-empty string")
             yield lineno, rec["subject"].strip(), rec["predicate"].strip(), rec["object"].strip(), None
@@ -118,13 +146,17 @@ def iter_file_triples(path: Path) -> Iterator[tuple[int, str, str, str, None]]:
             raise KGLoadError(path, 1, "empty file; expected a header subject,predicate,object") from None
         header = next(csv.reader([header_line], delimiter=delimiter))
         if [h.strip().lower() for h in header[:3]] != ["subject", "predicate", "object"]:
-            raise KGLoadError(path, 1, f"expected header subject{delimiter}predicate{delimiter}object, found {header_line!r}")
+            raise KGLoadError(
+                path, 1, f"expected header subject{delimiter}predicate{delimiter}object, found {header_line!r}"
+            )
         for lineno, line in lines:
             if not line.strip():
                 continue
             row = next(csv.reader(io.StringIO(line), delimiter=delimiter))
             if len(row) != 3 or not all(c.strip() for c in row):
-                raise KGLoadError(path, lineno, f"expected 3 non-empty columns (subject, predicate, object), found {len(row)}")
+                raise KGLoadError(
+                    path, lineno, f"expected 3 non-empty columns (subject, predicate, object), found {len(row)}"
+                )
             yield lineno, row[0].strip(), row[1].strip(), row[2].strip(), None
     elif suffix in {".pkl", ".pickle"}:
         raise UnsafeFormatError(
@@ -154,7 +186,9 @@ class CMeKGLoader:
 
     def info(self) -> SourceInfo:
         version = installed_version(PACKAGE) if self.path is None else "user file"
-        return SourceInfo(self.name, PACKAGE if self.path is None else str(self.path), version, LICENCE, (self._file_label(),))
+        return SourceInfo(
+            self.name, PACKAGE if self.path is None else str(self.path), version, LICENCE, (self._file_label(),)
+        )
 
     def triples(self) -> Iterator[tuple[int, str, str, str, str | None]]:
         return iter_package_triples() if self.path is None else iter_file_triples(Path(self.path))
@@ -173,7 +207,9 @@ class CMeKGLoader:
             head = builder.ensure_entity(f"cmekg:{subject}", subject, "zh", self.name)
             if pred is None:
                 unknown[predicate] += 1
-                builder.add_fact(head, FALLBACK_RELATION, value=obj, file=file_id, line=line, key=key, qualifier=predicate)
+                builder.add_fact(
+                    head, FALLBACK_RELATION, value=obj, file=file_id, line=line, key=key, qualifier=predicate
+                )
                 continue
             qualifier = predicate if vocab.get(pred.relation).zh != predicate else None
             if pred.kind == "entity":
@@ -184,8 +220,13 @@ class CMeKGLoader:
             else:
                 builder.add_fact(head, pred.relation, value=obj, file=file_id, line=line, key=key, qualifier=qualifier)
         if unknown:
-            log.warning("CMeKG: %d triples with %d predicates not in cmekg_predicates.tsv kept as %s: %s",
-                        sum(unknown.values()), len(unknown), FALLBACK_RELATION, ", ".join(p for p, _ in unknown.most_common(10)))
+            log.warning(
+                "CMeKG: %d triples with %d predicates not in cmekg_predicates.tsv kept as %s: %s",
+                sum(unknown.values()),
+                len(unknown),
+                FALLBACK_RELATION,
+                ", ".join(p for p, _ in unknown.most_common(10)),
+            )
         log.info("CMeKG: %d triples read", n)
         _finish_entities(builder, self.name, incoming_types)
 
