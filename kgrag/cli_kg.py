@@ -48,8 +48,10 @@ def import_cmd(
     t0 = time.perf_counter()
     with console.status("importing…") as status:
         manifest = import_sources(specs, out, links=not no_links, on_step=lambda s: status.update(s + "…"))
-    console.print(f"[green]wrote[/] {out} in {time.perf_counter() - t0:.1f} s: "
-                  f"{manifest['counts']['entities']:,} entities, {manifest['counts']['facts']:,} facts")
+    console.print(
+        f"[green]wrote[/] {out} in {time.perf_counter() - t0:.1f} s: "
+        f"{manifest['counts']['entities']:,} entities, {manifest['counts']['facts']:,} facts"
+    )
     _print_stats(manifest)
 
 
@@ -60,9 +62,17 @@ def _print_stats(manifest: dict) -> None:  # type: ignore[type-arg]
     per = manifest["counts"]["per_source"]
     for name, c in per.items():
         info = manifest["sources"].get(name, {})
-        table.add_row(name, f"{info.get('package', '')} {info.get('version', '')}", f"{c['entities']:,}",
-                      f"{c['facts']:,}", f"{c['entity_facts']:,}", f"{c['literal_facts']:,}")
-    table.add_row("[b]total", "", f"[b]{manifest['counts']['entities']:,}", f"[b]{manifest['counts']['facts']:,}", "", "")
+        table.add_row(
+            name,
+            f"{info.get('package', '')} {info.get('version', '')}",
+            f"{c['entities']:,}",
+            f"{c['facts']:,}",
+            f"{c['entity_facts']:,}",
+            f"{c['literal_facts']:,}",
+        )
+    table.add_row(
+        "[b]total", "", f"[b]{manifest['counts']['entities']:,}", f"[b]{manifest['counts']['facts']:,}", "", ""
+    )
     _console().print(table)
 
 
@@ -135,11 +145,18 @@ def _show_entity(kg: KnowledgeGraph, i: int, limit: int) -> None:
         first = kg.fact(js[0])
         table.add_row(f"{r.zh} / {r.en}", "、".join(values) + more, first.source, str(first.provenance))
     console.print(table)
-    incoming = [int(j) for j in kg.in_facts(i) if kg.vocab.get(kg.tables.relations[int(kg.arrays["f_rel"][j])]).kind != "link"]
+    incoming = [
+        int(j) for j in kg.in_facts(i) if kg.vocab.get(kg.tables.relations[int(kg.arrays["f_rel"][j])]).kind != "link"
+    ]
     if incoming:
-        console.print(f"[dim]{len(incoming):,} facts point to this entity, e.g. "
-                      + "; ".join(f"{kg.entity_name(int(kg.arrays['f_head'][j]))} —{kg.tables.relations[int(kg.arrays['f_rel'][j])]}→"
-                                  for j in incoming[:5]) + "[/]")
+        console.print(
+            f"[dim]{len(incoming):,} facts point to this entity, e.g. "
+            + "; ".join(
+                f"{kg.entity_name(int(kg.arrays['f_head'][j]))} —{kg.tables.relations[int(kg.arrays['f_rel'][j])]}→"
+                for j in incoming[:5]
+            )
+            + "[/]"
+        )
     links = kg.links_of(i)
     if links:
         lt = Table(title="cross-source links")
@@ -190,6 +207,9 @@ def link_report_cmd(
             st.add_column(c, overflow="fold")
         for j in rng.sample(rows, min(sample, len(rows))):
             h, tt = int(a["f_head"][j]), int(a["f_tail"][j])
-            st.add_row(f"{kg.entity_name(h)} ({kg.entity_id(h)})", f"{kg.entity_name(tt)} ({kg.entity_id(tt)})",
-                       kg.fact(j).provenance.key or "")
+            st.add_row(
+                f"{kg.entity_name(h)} ({kg.entity_id(h)})",
+                f"{kg.entity_name(tt)} ({kg.entity_id(tt)})",
+                kg.fact(j).provenance.key or "",
+            )
         console.print(st)
