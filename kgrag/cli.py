@@ -36,7 +36,7 @@ def main() -> None:
     try:
         app()
     except KGRAGError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 
 
