@@ -1,0 +1,63 @@
+"""The retriever end to end on the real default store (no vector index: structure + lexical)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kgrag.errors import ConfigError
+from kgrag.retrieval.normalize import QuestionError
+from kgrag.retrieval.retriever import KGRetriever
+
+
+@pytest.fixture(scope="module")
+def retriever(default_store: Path) -> KGRetriever:
+    return KGRetriever.load(default_store)
+
+
+def test_department_question_ranks_department_facts_first(retriever: KGRetriever) -> None:
+    result = retriever.retrieve("糖尿病挂什么科", top_k=5)
+    assert [f.relation for f in result.facts[:2]] == ["department", "department"]
+    assert {f.tail_text for f in result.facts[:2]} == {"内分泌科", "内科"}
+    assert result.facts[0].head == "cmekg:糖尿病" and result.facts[0].source == "cmekg"
+    assert "cmekg.pkl" in result.facts[0].provenance
+
+
+def test_english_question_reaches_chinese_facts_through_links(retriever: KGRetriever) -> None:
+    result = retriever.retrieve("what are the symptoms of hypertension", top_k=10)
+    assert result.lang == "en"
+    heads = {f.head for f in result.facts}
+    assert "cmekg:高血压" in heads
+    assert all(
+        f.relation in {"has_symptom", "clinical_sign", "related_symptom", "has_phenotype"} for f in result.facts[:5]
+    )
+    assert result.facts[0].relation_label == "has symptom"
+
+
+def test_no_medical_entity_gives_an_explicit_empty_result(retriever: KGRetriever) -> None:
+    result = retriever.retrieve("今天天气怎么样？")
+    assert result.facts == [] and result.entities == []
+    assert result.reason and "no medical entity" in result.reason
+
+
+def test_results_are_deduplicated(retriever: KGRetriever) -> None:
+    facts = retriever.retrieve("高血压吃什么药", top_k=30).facts
+    keys = [(f.head_name, f.relation, f.tail_text.casefold()) for f in facts]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("question", ["", "   ", "病" * 1001])
+def test_bad_questions_are_refused_clearly(retriever: KGRetriever, question: str) -> None:
+    with pytest.raises(QuestionError):
+        retriever.retrieve(question)
+
+
+def test_top_k_out_of_range_is_refused(retriever: KGRetriever) -> None:
+    with pytest.raises(ConfigError, match="top_k must be between 1 and 100; got 0"):
+        retriever.retrieve("糖尿病", top_k=0)
+
+
+def test_odd_characters_do_not_crash(retriever: KGRetriever) -> None:
+    for q in ["糖尿病😀挂什么科？？", "ＤＩＡＢＥＴＥＳ　症状", "糖尿病人該掛什麼科", "hypertension 高血压 mixed ✓"]:
+        retriever.retrieve(q)
