@@ -10,8 +10,12 @@ from rich.console import Console
 from kgrag.config import get_settings
 from kgrag.errors import KGRAGError
 
-app = typer.Typer(name="kgrag", help="Knowledge-graph-grounded medical QA (Chinese and English).",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="kgrag",
+    help="Knowledge-graph-grounded medical QA (Chinese and English).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -23,9 +27,13 @@ def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="log prog
 
 
 def _register() -> None:
+    from kgrag.cli_index import register as register_index
     from kgrag.cli_kg import kg_app
+    from kgrag.cli_search import search_cmd
 
     app.add_typer(kg_app, name="kg")
+    app.command("search")(search_cmd)
+    register_index(app)
 
 
 _register()

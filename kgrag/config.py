@@ -18,8 +18,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KGRAG_", env_file=".env", extra="ignore")
 
     store: Path = Field(Path("kg/store/default"), description="KG store folder used by default")
-    default_sources: tuple[str, ...] = Field(("cmekg", "hpo", "mondo", "icd10cm"),
-                                             description="sources of the default store")
+    index: Path = Field(Path("indexes/default"), description="vector index folder used by default")
+    default_sources: tuple[str, ...] = Field(
+        ("cmekg", "hpo", "mondo", "icd10cm"), description="sources of the default store"
+    )
     log_level: str = Field("WARNING", description="logging level of the CLI and service")
 
 
