@@ -51,7 +51,7 @@ class StopRules:
     """
 
     extra_stop_names: tuple[str, ...] = ()
-    max_key_chars: int = 48
+    max_key_chars: int = 80  # OMIM/ORPHA disease names run to 50-80 characters
     common_word_freq: int = 1000
     common_word_max_facts: int = 100
     generic_token_names: int = 100

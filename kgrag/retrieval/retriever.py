@@ -163,7 +163,7 @@ class KGRetriever:
         )
         dense = self._dense_scores(norm, [c.fact for c in candidates])
         order, fused = self.ranker.rank(norm, candidates, priors, dense)
-        facts = self._facts(candidates, order, fused, lang, top_k)
+        facts = self._facts(candidates, order, fused, lang, top_k, bool(intents))
         t_rank = time.perf_counter()
         return RetrievalResult(
             question,
@@ -191,38 +191,73 @@ class KGRetriever:
         return scores
 
     def _facts(
-        self, candidates: list, order: np.ndarray, fused: np.ndarray, lang: str, top_k: int
+        self, candidates: list, order: np.ndarray, fused: np.ndarray, lang: str, top_k: int, has_intent: bool
     ) -> list[RetrievedFact]:  # type: ignore[type-arg]
+        """The top ``top_k`` distinct facts, with room for other relations.
+
+        With no detected intent every relation scores alike and the largest ones (side effects,
+        indications) would fill the list, so relations take turns, best fact first. With an
+        intent, the last ``top_k // 3`` (at most 3) places go to the best facts of relations not
+        yet shown, in case the intent was read wrongly. Tuned on the dev split of
+        ``kgrag eval retrieval`` (BENCHMARKS.md).
+        """
         kg = self.kg
-        out: list[RetrievedFact] = []
         seen: set[tuple[str, str, str]] = set()
+        distinct: list[int] = []
         for idx in order:
-            c = candidates[int(idx)]
+            j = candidates[int(idx)].fact
+            key = (
+                kg.entity_name(int(kg.arrays["f_head"][j])).casefold(),
+                kg.tables.relations[int(kg.arrays["f_rel"][j])],
+                kg.fact_tail_text(j).casefold(),
+            )
+            if key not in seen:
+                seen.add(key)
+                distinct.append(int(idx))
+            if len(distinct) >= top_k * 20:
+                break
+        chosen = _diversify(
+            distinct, [int(kg.arrays["f_rel"][candidates[i].fact]) for i in distinct], top_k, has_intent
+        )
+        out: list[RetrievedFact] = []
+        for idx in chosen:
+            c = candidates[idx]
             f = kg.fact(c.fact)
-            head_name = kg.entity_name(int(kg.arrays["f_head"][c.fact]))
-            tail_text = kg.fact_tail_text(c.fact)
-            key = (head_name.casefold(), f.relation, tail_text.casefold())
-            if key in seen:
-                continue
-            seen.add(key)
             out.append(
                 RetrievedFact(
-                    fact=c.fact,
-                    head=f.head,
-                    head_name=head_name,
-                    relation=f.relation,
-                    relation_label=kg.vocab.get(f.relation).label(lang),
-                    tail=f.tail,
-                    tail_text=tail_text,
-                    source=f.source,
-                    provenance=str(f.provenance),
-                    score=float(fused[int(idx)]),
-                    qualifier=f.qualifier,
+                    fact=c.fact, head=f.head, head_name=kg.entity_name(int(kg.arrays["f_head"][c.fact])),
+                    relation=f.relation, relation_label=kg.vocab.get(f.relation).label(lang), tail=f.tail,
+                    tail_text=kg.fact_tail_text(c.fact), source=f.source, provenance=str(f.provenance),
+                    score=float(fused[idx]), qualifier=f.qualifier,
                 )
-            )
-            if len(out) >= top_k:
-                break
+            )  # fmt: skip
         return out
+
+
+def _diversify(items: list[int], relations: list[int], top_k: int, has_intent: bool) -> list[int]:
+    """Pick ``top_k`` of ``items`` (best first) so that other relations get places (see ``_facts``)."""
+    if has_intent:
+        reserve = min(3, top_k // 3)
+        head = items[: top_k - reserve]
+        shown = {relations[i] for i in range(len(head))}
+        extra: list[int] = []
+        for i in range(len(head), len(items)):
+            if len(extra) >= reserve:
+                break
+            if relations[i] not in shown:
+                shown.add(relations[i])
+                extra.append(items[i])
+        rest = [x for x in items[len(head) :] if x not in extra]
+        return (head + extra + rest)[:top_k]
+    queues: dict[int, list[int]] = {}
+    for item, rel in zip(items, relations, strict=True):
+        queues.setdefault(rel, []).append(item)
+    out: list[int] = []
+    while len(out) < top_k and any(queues.values()):
+        for q in queues.values():
+            if q and len(out) < top_k:
+                out.append(q.pop(0))
+    return out
 
 
 def _seeds(links: list[EntityLink]) -> list[tuple[int, float]]:

@@ -131,3 +131,9 @@ def test_the_packaged_cmekg_loads_completely() -> None:
     kg = b.build()
     assert kg.stats()["cmekg"]["facts"] == 967_409
     assert all(p in cmekg_predicates() for p in predicates)
+
+
+def test_english_names_joined_in_one_value_become_separate_aliases() -> None:
+    kg = load(DATA / "mini.jsonl")
+    e = kg.entity(kg.find("angiocholitis")[0])
+    assert e.id == "cmekg:胆管炎" and {"cholangitis", "angiocholitis"} <= set(e.aliases)

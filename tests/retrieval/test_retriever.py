@@ -61,3 +61,20 @@ def test_top_k_out_of_range_is_refused(retriever: KGRetriever) -> None:
 def test_odd_characters_do_not_crash(retriever: KGRetriever) -> None:
     for q in ["糖尿病😀挂什么科？？", "ＤＩＡＢＥＴＥＳ　症状", "糖尿病人該掛什麼科", "hypertension 高血压 mixed ✓"]:
         retriever.retrieve(q)
+
+
+def test_without_intent_relations_take_turns() -> None:
+    from kgrag.retrieval.retriever import _diversify
+
+    items = [10, 11, 12, 13, 14, 15]
+    rels = [1, 1, 1, 2, 2, 3]
+    assert _diversify(items, rels, 4, has_intent=False) == [10, 13, 15, 11]
+
+
+def test_with_intent_the_last_third_goes_to_other_relations() -> None:
+    from kgrag.retrieval.retriever import _diversify
+
+    items = list(range(20))
+    rels = [1] * 15 + [2, 2, 3, 4, 5]
+    picked = _diversify(items, rels, 10, has_intent=True)
+    assert picked[:7] == list(range(7)) and picked[7:] == [15, 17, 18]

@@ -17,6 +17,7 @@ import csv
 import io
 import logging
 import pickle
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +78,7 @@ DESCRIPTION_ORDER = (
 MAX_ITEMS_PER_RELATION = 8
 MAX_VALUE_CHARS = 80
 MAX_DESCRIPTION_CHARS = 500
+_SPLIT = re.compile(r"[；;]")
 
 
 class _PlainDataUnpickler(pickle.Unpickler):
@@ -252,7 +254,9 @@ def _finish_entities(builder: KGBuilder, source: str, incoming_types: dict[str, 
         types = [t for t, rule in SUBJECT_TYPE_RULES if rule & grouped.keys()]
         if not types and name in incoming_types:
             types = [incoming_types[name].most_common(1)[0][0]]
-        aliases = [v for v in grouped.get("alias", []) + grouped.get("english_name", []) if v and v != name]
+        # several English names are sometimes joined in one value: "cholangitis；angiocholitis"
+        aliases = [a.strip() for v in grouped.get("alias", []) + grouped.get("english_name", []) for a in _SPLIT.split(v)]
+        aliases = [a for a in aliases if a and a != name]
         xrefs = [f"ICD10:{v.strip()}" for v in grouped.get("icd10", []) if v.strip()]
         builder.add_entity(row.id, name, "zh", source, aliases=aliases, types=types or ["其他"], xrefs=xrefs)
         if grouped:
