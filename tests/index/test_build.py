@@ -147,3 +147,29 @@ def test_bad_options_are_refused_before_any_work(tiny_store: Path, use_embedder:
     with pytest.raises(StoreError, match="kgrag kg import"):
         build_index(tmp_path / "no-store", tmp_path / "i", "use-multilingual", embedder=use_embedder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+
+
+def test_a_store_without_facts_gives_an_empty_part(tmp_path: Path, use_embedder: USEEmbedder) -> None:
+    from kgrag.kg.builder import KGBuilder
+    from kgrag.kg.model import SourceInfo
+    from kgrag.kg.store import write_store
+
+    b = KGBuilder()
+    b.add_source(SourceInfo("mondo", "test", "1", "CC BY 4.0", ("m.json",)))
+    b.add_entity("mondo:MONDO:0005015", "diabetes mellitus", "en", "mondo")
+    write_store(b.build(), tmp_path / "store")
+    manifest = build_index(tmp_path / "store", tmp_path / "i", "use-multilingual", embedder=use_embedder)
+    assert manifest["counts"] == {"entities": 1, "facts": 0, "link_facts_skipped": 0}
+    scores, rows = load_index(tmp_path / "i").search("facts", use_embedder.encode(["diabetes"]), 2)
+    assert (rows == -1).all()
+
+
+def test_parts_above_the_ivf_threshold_get_an_ivf_index(tiny_store: Path, use_embedder: USEEmbedder,
+                                                         tmp_path: Path) -> None:
+    manifest = build_index(tiny_store, tmp_path / "i", "use-multilingual", embedder=use_embedder, ivf_threshold=40)
+    assert manifest["counts"]["entities"] <= 40 < manifest["counts"]["facts"]
+    assert manifest["build"]["entities"]["faiss"] == "flat" and manifest["build"]["facts"]["faiss"] == "ivf"
+    index = load_index(tmp_path / "i")
+    assert index.indexes["facts"].kind == "ivf"  # type: ignore[attr-defined]
+    _, rows = index.search("facts", use_embedder.encode(["高血压应就诊于心内科"]), 1)
+    assert rows[0, 0] >= 0

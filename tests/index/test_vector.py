@@ -107,19 +107,25 @@ def test_bad_input_is_refused_with_the_value() -> None:
         TorchIndex(8, dtype="int8")
 
 
+def test_half_precision_scores_are_reranked_to_match_faiss(data: tuple[np.ndarray, np.ndarray]) -> None:
+    base, queries = data
+    base16 = base.astype(np.float16)  # what build_index stores
+    f_scores, f_ids = FaissIndex.build(base16).search(queries, 10)
+    t_scores, t_ids = TorchIndex(64, dtype="float16", vectors=base16).search(queries, 10)
+    np.testing.assert_allclose(t_scores, f_scores, atol=1e-5)
+    assert_same_neighbours(t_ids, f_ids, f_scores, tie=1e-5)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on the GPU machine: pytest -m gpu)")
-@pytest.mark.parametrize(("dtype", "tol"), [("float16", 2e-3), ("bfloat16", 2e-2), ("float32", 1e-4)])
-def test_torch_on_cuda_matches_faiss(dtype: str, tol: float) -> None:
-    base, queries = unit_rows(200_000, 384, 2), unit_rows(500, 384, 3)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_torch_on_cuda_matches_faiss(dtype: str) -> None:
+    base, queries = unit_rows(200_000, 384, 2).astype(np.float16), unit_rows(500, 384, 3)
     f_scores, f_ids = FaissIndex.build(base).search(queries, 10)
     t_scores, t_ids = TorchIndex(384, device="cuda", dtype=dtype, vectors=base).search(queries, 10)
-    np.testing.assert_allclose(t_scores, f_scores, atol=tol)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t_ids, f_ids, strict=True)])
-    assert recall >= (0.99 if dtype != "bfloat16" else 0.95)
-    # ranks whose score stands clear of its neighbours by more than the precision agree exactly
-    gaps = np.abs(np.diff(f_scores, axis=1))
-    clear = np.ones_like(f_ids, dtype=bool)
-    clear[:, :-1] &= gaps > 2 * tol
-    clear[:, 1:] &= gaps > 2 * tol
-    assert np.array_equal(t_ids[clear], f_ids[clear])
+    if dtype == "bfloat16":  # bf16 storage rounds the vectors themselves: close, not equal
+        np.testing.assert_allclose(t_scores, f_scores, atol=2e-2)
+        assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(t_ids, f_ids, strict=True)]) >= 0.95
+    else:
+        np.testing.assert_allclose(t_scores, f_scores, atol=1e-5)
+        assert_same_neighbours(t_ids, f_ids, f_scores, tie=1e-5)
