@@ -255,7 +255,8 @@ def _finish_entities(builder: KGBuilder, source: str, incoming_types: dict[str, 
         if not types and name in incoming_types:
             types = [incoming_types[name].most_common(1)[0][0]]
         # several English names are sometimes joined in one value: "cholangitis；angiocholitis"
-        aliases = [a.strip() for v in grouped.get("alias", []) + grouped.get("english_name", []) for a in _SPLIT.split(v)]
+        names = grouped.get("alias", []) + grouped.get("english_name", [])
+        aliases = [a.strip() for v in names for a in _SPLIT.split(v)]
         aliases = [a for a in aliases if a and a != name]
         xrefs = [f"ICD10:{v.strip()}" for v in grouped.get("icd10", []) if v.strip()]
         builder.add_entity(row.id, name, "zh", source, aliases=aliases, types=types or ["其他"], xrefs=xrefs)
