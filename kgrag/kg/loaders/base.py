@@ -44,6 +44,21 @@ def package_file(package: str, import_name: str, *parts: str) -> Path:
     return path
 
 
+def source_file(path: Path | None, package: str, import_name: str, file_name: str, what: str) -> Path:
+    """The file a loader reads: the packaged ``data/file_name`` when ``path`` is None, else
+    ``path`` itself or ``path/file_name`` when ``path`` is a folder.
+
+    Raises:
+        SourceNotAvailableError: the package or the file is missing (``what`` says what was expected).
+    """
+    if path is None:
+        return package_file(package, import_name, "data", file_name)
+    resolved = path / file_name if path.is_dir() else path
+    if not resolved.exists():
+        raise SourceNotAvailableError(f"{resolved}: no such file (expected {what})")
+    return resolved
+
+
 #: The versions the project was checked with (RESOURCES.md); pyproject pins the same.
 PINNED = {
     "pycmekg": "0.2.5",

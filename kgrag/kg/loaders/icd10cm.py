@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.parsers.expat import ErrorString
 
-from kgrag.errors import KGLoadError, SourceNotAvailableError
+from kgrag.errors import KGLoadError
 from kgrag.kg.builder import KGBuilder
-from kgrag.kg.loaders.base import installed_version, package_file
+from kgrag.kg.loaders.base import installed_version, source_file
 from kgrag.kg.model import SourceInfo
 
 log = logging.getLogger(__name__)
@@ -89,12 +89,7 @@ class ICD10CMLoader:
 
     def file(self) -> Path:
         """The XML file; raises ``SourceNotAvailableError`` when missing."""
-        if self.path is None:
-            return package_file(PACKAGE, IMPORT_NAME, "data", FILE_NAME)
-        path = self.path / FILE_NAME if self.path.is_dir() else self.path
-        if not path.exists():
-            raise SourceNotAvailableError(f"{path}: no such file (expected an ICD-10-CM tabular XML file)")
-        return path
+        return source_file(self.path, PACKAGE, IMPORT_NAME, FILE_NAME, "an ICD-10-CM tabular XML file")
 
     def file_label(self) -> str:
         """``simple-icd-10-cm==1.5.0:simple_icd_10_cm/data/icd10c-...xml`` for the package file

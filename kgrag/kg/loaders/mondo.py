@@ -14,9 +14,9 @@ from typing import Any
 
 import zstandard
 
-from kgrag.errors import KGLoadError, SourceNotAvailableError
+from kgrag.errors import KGLoadError
 from kgrag.kg.builder import KGBuilder
-from kgrag.kg.loaders.base import installed_version, package_file
+from kgrag.kg.loaders.base import installed_version, source_file
 from kgrag.kg.model import SourceInfo
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,7 @@ class MONDOLoader:
 
     def file(self) -> Path:
         """The ``.json.zst`` file; raises ``SourceNotAvailableError`` when missing."""
-        if self.path is None:
-            return package_file(PACKAGE, IMPORT_NAME, "data", FILE_NAME)
-        path = self.path / FILE_NAME if self.path.is_dir() else self.path
-        if not path.exists():
-            raise SourceNotAvailableError(f"{path}: no such file (expected a MONDO {FILE_NAME}-style file)")
-        return path
+        return source_file(self.path, PACKAGE, IMPORT_NAME, FILE_NAME, f"a MONDO {FILE_NAME}-style file")
 
     def file_label(self) -> str:
         """``cellxgene-ontology-guide==1.11.1:cellxgene_ontology_guide/data/MONDO-...`` for the
