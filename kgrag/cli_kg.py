@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -145,9 +146,7 @@ def _show_entity(kg: KnowledgeGraph, i: int, limit: int) -> None:
         first = kg.fact(js[0])
         table.add_row(f"{r.zh} / {r.en}", "、".join(values) + more, first.source, str(first.provenance))
     console.print(table)
-    incoming = [
-        int(j) for j in kg.in_facts(i) if kg.vocab.get(kg.tables.relations[int(kg.arrays["f_rel"][j])]).kind != "link"
-    ]
+    incoming = [int(j) for j in kg.in_facts(i) if not kg.is_link_fact(int(j))]
     if incoming:
         console.print(
             f"[dim]{len(incoming):,} facts point to this entity, e.g. "
@@ -182,11 +181,8 @@ def link_report_cmd(
     by_kind: dict[str, list[int]] = defaultdict(list)
     pairs: dict[tuple[str, str, str], int] = defaultdict(int)
     a = kg.arrays
-    for code, rel in enumerate(kg.tables.relations):
-        if kg.vocab.get(rel).kind != "link":
-            continue
-        import numpy as np
-
+    for code in np.flatnonzero(kg.link_mask()):
+        rel = kg.tables.relations[int(code)]
         rows = np.flatnonzero(a["f_rel"] == code)
         by_kind[rel] = rows.tolist()
         hs = a["ent_source"][a["f_head"][rows]]

@@ -84,8 +84,7 @@ def part_rows(kg: KnowledgeGraph, part: str, limit: int | None) -> tuple[np.ndar
         rows = np.arange(kg.n_entities, dtype=np.int64)
         skipped = 0
     else:
-        links = [c for c, r in enumerate(kg.tables.relations) if kg.vocab.get(r).kind == "link"]
-        keep = ~np.isin(kg.arrays["f_rel"], links)
+        keep = ~kg.link_mask()[kg.arrays["f_rel"]]
         rows = np.flatnonzero(keep).astype(np.int64)
         skipped = int(kg.n_facts - len(rows))
     return (rows if limit is None else rows[:limit]), skipped

@@ -52,6 +52,7 @@ class KnowledgeGraph:
     vocab: RelationVocabulary
     _id_index: dict[str, int] | None = field(default=None, repr=False)
     _name_index: dict[str, list[int]] | None = field(default=None, repr=False)
+    _link_mask: np.ndarray | None = field(default=None, repr=False)
 
     # -- sizes -----------------------------------------------------------------------------
     @property
@@ -187,13 +188,23 @@ class KnowledgeGraph:
         except ValueError:
             return None
 
+    def link_mask(self) -> np.ndarray:
+        """Boolean array over relation codes: True for cross-source link relations (``same_*``)."""
+        if self._link_mask is None:
+            self._link_mask = np.array(
+                [self.vocab.get(r).kind == "link" for r in self.tables.relations], dtype=bool
+            ).reshape(-1)
+        return self._link_mask
+
+    def is_link_fact(self, j: int) -> bool:
+        return bool(self.link_mask()[self.arrays["f_rel"][j]])
+
     def links_of(self, i: int) -> list[tuple[int, int]]:
         """Cross-source links touching entity ``i`` as ``(fact row, other entity row)``, both
         directions (links are symmetric)."""
         a = self.arrays
-        link_codes = {c for c, r in enumerate(self.tables.relations) if self.vocab.get(r).kind == "link"}
-        out = [(int(j), int(a["f_tail"][j])) for j in self.out_facts(i) if int(a["f_rel"][j]) in link_codes]
-        out += [(int(j), int(a["f_head"][j])) for j in self.in_facts(i) if int(a["f_rel"][j]) in link_codes]
+        out = [(int(j), int(a["f_tail"][j])) for j in self.out_facts(i) if self.is_link_fact(j)]
+        out += [(int(j), int(a["f_head"][j])) for j in self.in_facts(i) if self.is_link_fact(j)]
         return out
 
     # -- networkx ----------------------------------------------------------------------------

@@ -67,17 +67,13 @@ class GraphExpander:
     def __init__(self, kg: KnowledgeGraph, config: ExpansionConfig | None = None) -> None:
         self.kg = kg
         self.config = config or ExpansionConfig()
-        rels = kg.tables.relations
-        kinds = np.array([kg.vocab.get(r).kind for r in rels])
-        self._is_link = np.isin(np.arange(len(rels)), np.flatnonzero(kinds == "link"))
+        self._is_link = kg.link_mask()
         is_a = kg.relation_code("is_a")
         self._is_a = -1 if is_a is None else is_a
 
     def equivalents(self, row: int) -> list[int]:
         """Entities joined to ``row`` by cross-source links (both directions)."""
-        a = self.kg.arrays
-        out = [int(a["f_tail"][j]) for j in self.kg.out_facts(row) if self._is_link[a["f_rel"][j]]]
-        out += [int(a["f_head"][j]) for j in self.kg.in_facts(row) if self._is_link[a["f_rel"][j]]]
+        out = [other for _j, other in self.kg.links_of(row)]
         return list(dict.fromkeys(out))[: self.config.max_equivalents]
 
     def parents(self, row: int) -> list[int]:
