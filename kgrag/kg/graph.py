@@ -99,12 +99,16 @@ class KnowledgeGraph:
             xrefs=tuple(self.xrefs(i)),
         )
 
-    def index_of(self, entity_id: str) -> int:
-        """Row of the entity with this exact id; raises :class:`EntityNotFoundError`."""
+    def _ids(self) -> dict[str, int]:
+        """Entity id → row (built once, on first use)."""
         if self._id_index is None:
             self._id_index = {eid: i for i, eid in enumerate(self.columns["ent_id"])}
+        return self._id_index
+
+    def index_of(self, entity_id: str) -> int:
+        """Row of the entity with this exact id; raises :class:`EntityNotFoundError`."""
         try:
-            return self._id_index[entity_id]
+            return self._ids()[entity_id]
         except KeyError:
             raise EntityNotFoundError(f"no entity with id {entity_id!r}") from None
 
@@ -130,17 +134,15 @@ class KnowledgeGraph:
         Rows matched by preferred name come before rows matched by alias only.
         Raises :class:`EntityNotFoundError` when nothing matches.
         """
-        if self._id_index is None:
-            self.index_of(self.entity_id(0)) if self.n_entities else None
-        assert self._id_index is not None or self.n_entities == 0
-        if self._id_index and name_or_id in self._id_index:
-            return [self._id_index[name_or_id]]
-        rows = self.name_index().get(normalize_name(name_or_id), [])
+        row = self._ids().get(name_or_id)
+        if row is not None:
+            return [row]
+        key = normalize_name(name_or_id)
+        rows = self.name_index().get(key, [])
         if not rows:
             raise EntityNotFoundError(
                 f"no entity named {name_or_id!r}; try an id such as cmekg:糖尿病 or hpo:HP:0001250"
             )
-        key = normalize_name(name_or_id)
         return sorted(rows, key=lambda i: (normalize_name(self.entity_name(i)) != key, i))
 
     # -- facts -----------------------------------------------------------------------------
