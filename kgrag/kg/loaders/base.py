@@ -59,6 +59,42 @@ def source_file(path: Path | None, package: str, import_name: str, file_name: st
     return resolved
 
 
+class PackagedFileSource:
+    """A source that is one data file inside an installed package, or a file of the user's.
+
+    Subclasses set the class attributes; they get :meth:`file`, :meth:`file_label` and
+    :meth:`info` and write only ``load``.
+    """
+
+    name: str
+    package: str
+    import_name: str
+    file_name: str
+    licence: str
+    expected: str  # what the file is, for the "no such file" message
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+
+    def file(self) -> Path:
+        """The file to read; raises ``SourceNotAvailableError`` when missing."""
+        return source_file(self.path, self.package, self.import_name, self.file_name, self.expected)
+
+    def file_label(self) -> str:
+        """``package==version:import_name/data/file`` for the packaged file (the same on every
+        machine, so stores compare), else the path given."""
+        if self.path is None:
+            return f"{self.package}=={installed_version(self.package)}:{self.import_name}/data/{self.file_name}"
+        return str(self.file())
+
+    def info(self) -> SourceInfo:
+        if self.path is None:
+            package, version = self.package, installed_version(self.package)
+        else:
+            package, version = str(self.path), "user file"
+        return SourceInfo(self.name, package, version, self.licence, (self.file_label(),))
+
+
 #: The versions the project was checked with (RESOURCES.md); pyproject pins the same.
 PINNED = {
     "pycmekg": "0.2.5",

@@ -18,8 +18,7 @@ from xml.parsers.expat import ErrorString
 
 from kgrag.errors import KGLoadError
 from kgrag.kg.builder import KGBuilder
-from kgrag.kg.loaders.base import installed_version, source_file
-from kgrag.kg.model import SourceInfo
+from kgrag.kg.loaders.base import PackagedFileSource
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ class _Frame:
         return "icd10cm:" + self.code
 
 
-class ICD10CMLoader:
+class ICD10CMLoader(PackagedFileSource):
     """Loads the ICD-10-CM tabular list.
 
     Ids: ``icd10cm:chapter:4``, blocks ``icd10cm:E08-E13`` (a one-category block such as
@@ -83,27 +82,11 @@ class ICD10CMLoader:
     """
 
     name = "icd10cm"
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-
-    def file(self) -> Path:
-        """The XML file; raises ``SourceNotAvailableError`` when missing."""
-        return source_file(self.path, PACKAGE, IMPORT_NAME, FILE_NAME, "an ICD-10-CM tabular XML file")
-
-    def file_label(self) -> str:
-        """``simple-icd-10-cm==1.5.0:simple_icd_10_cm/data/icd10c-...xml`` for the package file
-        (the same on every machine), else the path given."""
-        if self.path is None:
-            return f"{PACKAGE}=={installed_version(PACKAGE)}:{IMPORT_NAME}/data/{FILE_NAME}"
-        return str(self.file())
-
-    def info(self) -> SourceInfo:
-        if self.path is None:
-            package, version = PACKAGE, installed_version(PACKAGE)
-        else:
-            package, version = str(self.path), "user file"
-        return SourceInfo(self.name, package, version, LICENCE, (self.file_label(),))
+    package = PACKAGE
+    import_name = IMPORT_NAME
+    file_name = FILE_NAME
+    licence = LICENCE
+    expected = "an ICD-10-CM tabular XML file"
 
     def load(self, builder: KGBuilder) -> None:
         """Stream the XML into ``builder``.

@@ -16,8 +16,7 @@ import zstandard
 
 from kgrag.errors import KGLoadError
 from kgrag.kg.builder import KGBuilder
-from kgrag.kg.loaders.base import installed_version, source_file
-from kgrag.kg.model import SourceInfo
+from kgrag.kg.loaders.base import PackagedFileSource
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ LICENCE = "CC BY 4.0"
 TYPES = ("disease",)
 
 
-class MONDOLoader:
+class MONDOLoader(PackagedFileSource):
     """Loads MONDO terms (entities) and their direct parents (``is_a`` facts).
 
     Deprecated terms are skipped and counted. The JSON has no line structure worth keeping, so a
@@ -44,27 +43,11 @@ class MONDOLoader:
     """
 
     name = "mondo"
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-
-    def file(self) -> Path:
-        """The ``.json.zst`` file; raises ``SourceNotAvailableError`` when missing."""
-        return source_file(self.path, PACKAGE, IMPORT_NAME, FILE_NAME, f"a MONDO {FILE_NAME}-style file")
-
-    def file_label(self) -> str:
-        """``cellxgene-ontology-guide==1.11.1:cellxgene_ontology_guide/data/MONDO-...`` for the
-        package file (the same on every machine), else the path given."""
-        if self.path is None:
-            return f"{PACKAGE}=={installed_version(PACKAGE)}:{IMPORT_NAME}/data/{FILE_NAME}"
-        return str(self.file())
-
-    def info(self) -> SourceInfo:
-        if self.path is None:
-            package, version = PACKAGE, installed_version(PACKAGE)
-        else:
-            package, version = str(self.path), "user file"
-        return SourceInfo(self.name, package, version, LICENCE, (self.file_label(),))
+    package = PACKAGE
+    import_name = IMPORT_NAME
+    file_name = FILE_NAME
+    licence = LICENCE
+    expected = f"a MONDO {FILE_NAME}-style file"
 
     def load(self, builder: KGBuilder) -> None:
         """Read the term file into ``builder``.
