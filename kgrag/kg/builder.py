@@ -134,10 +134,7 @@ class KGBuilder:
         for alias in aliases:
             if alias and alias != row.name and alias not in row.aliases:
                 row.aliases.append(alias)
-        for t in types:
-            tid = self.types(t)
-            if tid not in row.types:
-                row.types.append(tid)
+        self._add_types(row, types)
         if description and not row.description:
             row.description = description
         for x in xrefs:
@@ -152,16 +149,17 @@ class KGBuilder:
         """
         idx = self.entity_index.get(id)
         if idx is not None:
-            if types:
-                row = self.entities[idx]
-                for t in types:
-                    tid = self.types(t)
-                    if tid not in row.types:
-                        row.types.append(tid)
+            self._add_types(self.entities[idx], types)
             return idx
         idx = self.add_entity(id, name, lang, source, types=types)
         self.entities[idx].stub = True
         return idx
+
+    def _add_types(self, row: _EntityRow, types: tuple[str, ...] | list[str]) -> None:
+        for t in types:
+            tid = self.types(t)
+            if tid not in row.types:
+                row.types.append(tid)
 
     def has_entity(self, id: str) -> bool:
         return id in self.entity_index
