@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from kgrag.atomic import atomic_folder, sha256_file
 from kgrag.errors import ConfigError, KGRAGError
 from kgrag.index.embedders import Embedder, make_embedder
 from kgrag.index.vector import FaissIndex, VectorIndex, make_vector_index
 from kgrag.index.verbalize import entity_document, fact_sentence
 from kgrag.kg.graph import KnowledgeGraph
-from kgrag.kg.store import _sha256, _swap_into_place, load_store, read_manifest
+from kgrag.kg.store import load_store, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -191,42 +190,36 @@ def build_index(
     t0 = time.perf_counter()
     emb = embedder or make_embedder(embedder_name, device, workers=workers)
     load_s = time.perf_counter() - t0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it 0700: a service running as another user could not read it
     try:
-        counts: dict[str, int] = {}
-        figures: dict[str, dict[str, float | str]] = {}
-        with _progress(show_progress) as bar:
-            for part in parts:
-                rows, skipped = part_rows(kg, part, limit)
-                counts[part] = len(rows)
-                if part == "facts":
-                    counts["link_facts_skipped"] = skipped
-                task = bar.add_task(f"{part} ({emb.name})", total=len(rows)) if bar else None
-                advance = (lambda n, t=task: bar.advance(t, n)) if bar else (lambda n: None)
-                figures[part] = _write_part(kg, part, rows, emb, tmp, batch_size, ivf_threshold, advance)
-        files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "kg_checksum": kg_manifest["checksum"],
-            "kg_path": str(kg_path),
-            "embedder": emb.name,
-            "dim": emb.dim,
-            "parts": list(parts),
-            "counts": counts,
-            "limit": limit,
-            "build": {"device": getattr(emb, "device", device), "model_load_s": round(load_s, 2),
-                      "total_s": round(time.perf_counter() - t0, 2), **figures},
-            "files": files,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_folder(out) as tmp:
+            counts: dict[str, int] = {}
+            figures: dict[str, dict[str, float | str]] = {}
+            with _progress(show_progress) as bar:
+                for part in parts:
+                    rows, skipped = part_rows(kg, part, limit)
+                    counts[part] = len(rows)
+                    if part == "facts":
+                        counts["link_facts_skipped"] = skipped
+                    task = bar.add_task(f"{part} ({emb.name})", total=len(rows)) if bar else None
+                    advance = (lambda n, t=task: bar.advance(t, n)) if bar else (lambda n: None)
+                    figures[part] = _write_part(kg, part, rows, emb, tmp, batch_size, ivf_threshold, advance)
+            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+            manifest: dict[str, Any] = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "kg_checksum": kg_manifest["checksum"],
+                "kg_path": str(kg_path),
+                "embedder": emb.name,
+                "dim": emb.dim,
+                "parts": list(parts),
+                "counts": counts,
+                "limit": limit,
+                "build": {"device": getattr(emb, "device", device), "model_load_s": round(load_s, 2),
+                          "total_s": round(time.perf_counter() - t0, 2), **figures},
+                "files": files,
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     finally:
         if embedder is None and hasattr(emb, "close"):
             emb.close()
@@ -302,7 +295,7 @@ def load_index(
         p = path / name
         if not p.exists():
             raise IndexNotFoundError(f"{p}: missing from the index; {fix}")
-        if verify and _sha256(p) != digest:
+        if verify and sha256_file(p) != digest:
             raise IndexNotFoundError(f"{p}: checksum mismatch (corrupted); {fix}")
     suffix = {"faiss": "faiss", "torch": "vectors.npy"}.get(backend, "")
     indexes = {p: make_vector_index(backend, path / f"{p}.{suffix}", device=device) for p in manifest["parts"]}

@@ -19,9 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from kgrag.atomic import atomic_folder, sha256_file
 from kgrag.errors import StoreError
 from kgrag.kg.columns import StringColumn
 from kgrag.kg.graph import KnowledgeGraph, Tables
@@ -42,14 +40,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_store(kg: KnowledgeGraph, out: Path, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``kg`` to folder ``out`` atomically; returns the manifest.
 
@@ -59,9 +49,7 @@ def write_store(kg: KnowledgeGraph, out: Path, *, extra: dict[str, Any] | None =
     out = Path(out)
     if out.exists() and not (out / MANIFEST).exists():
         raise StoreError(f"{out} exists and is not a kgrag KG store; refusing to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         files: dict[str, str] = {}
         for name, col in kg.columns.items():
             (tmp / f"{name}.utf8").write_bytes(bytes(col.blob))
@@ -77,7 +65,7 @@ def write_store(kg: KnowledgeGraph, out: Path, *, extra: dict[str, Any] | None =
         }
         (tmp / "tables.json").write_text(json.dumps(tables, ensure_ascii=False, indent=1), encoding="utf-8")
         for p in sorted(tmp.iterdir()):
-            files[p.name] = _sha256(p)
+            files[p.name] = sha256_file(p)
         checksum = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in sorted(files.items())).encode()).hexdigest()
         manifest = {
             "format": FORMAT,
@@ -97,28 +85,8 @@ def write_store(kg: KnowledgeGraph, out: Path, *, extra: dict[str, Any] | None =
             **(extra or {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote KG store %s (%d entities, %d facts)", out, kg.n_entities, kg.n_facts)
     return manifest
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing ``out`` is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -151,7 +119,7 @@ def verify_store(path: Path) -> None:
         p = Path(path) / name
         if not p.exists():
             raise StoreError(f"{p}: missing from the store; re-run `kgrag kg import`")
-        if _sha256(p) != digest:
+        if sha256_file(p) != digest:
             raise StoreError(f"{p}: checksum mismatch (store corrupted); re-run `kgrag kg import`")
 
 

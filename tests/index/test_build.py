@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kgrag.atomic import sha256_file
 from kgrag.errors import ConfigError, StoreError
 from kgrag.index.build import IndexMismatchError, IndexNotFoundError, build_index, load_index
 from kgrag.index.embedders import USEEmbedder
 from kgrag.index.verbalize import fact_sentence
-from kgrag.kg.store import _sha256, load_store, read_manifest
+from kgrag.kg.store import load_store, read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_manifest_names_the_kg_the_embedder_and_every_file(built: Path, tiny_sto
     assert manifest["counts"]["facts"] + manifest["counts"]["link_facts_skipped"] == kg.n_facts
     assert manifest["counts"]["link_facts_skipped"] == int(np.isin(kg.arrays["f_rel"], link_codes).sum())
     for name, digest in manifest["files"].items():
-        assert _sha256(built / name) == digest
+        assert sha256_file(built / name) == digest
     kinds = ("vectors.npy", "faiss", "ids.npy")
     assert set(manifest["files"]) == {f"{p}.{s}" for p in ("entities", "facts") for s in kinds}
 
