@@ -14,8 +14,9 @@ torch = pytest.importorskip("torch")
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
+    """Unit rows that float16 holds exactly, as the index build stores them (faiss keeps fp16)."""
     x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16).astype(np.float32)
 
 
 def assert_same_neighbours(ids_a: np.ndarray, ids_b: np.ndarray, scores: np.ndarray, tie: float) -> None:
