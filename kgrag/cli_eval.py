@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,14 @@ def retrieval_cmd(
     langs: str = typer.Option("zh,en", "--langs", help="languages, comma-separated: zh, en"),
     out: Path = typer.Option(None, "--out", "-o", help="write the full results (JSON) here, atomically"),
     by_relation: bool = typer.Option(True, "--by-relation/--no-by-relation", help="also show the per-relation table"),
+    device: str = typer.Option("cpu", "--device", "-d", help="device of the question embedder: cpu, cuda"),
+    weights: str = typer.Option("", "--weights", help="channel weights, e.g. structure=0,lexical=0 (dense only)"),
 ) -> None:
     """Recall@1/5/10 and MRR of the retriever on generated questions, by language, style and relation."""
     from kgrag.errors import ConfigError
     from kgrag.evaluation.questions import DEV_FRACTION, LANGS, SPLITS, QuestionGenerator
     from kgrag.evaluation.retrieval import evaluate, report, write_json_atomic
+    from kgrag.retrieval.ranking import RankingConfig
     from kgrag.retrieval.retriever import KGRetriever
 
     settings = get_settings()
@@ -81,7 +85,8 @@ def retrieval_cmd(
         )
     console = _console()
     t0 = time.perf_counter()
-    retriever = KGRetriever.load(store, index)
+    ranking = RankingConfig.parse(weights)
+    retriever = KGRetriever.load(store, index, device=device, ranking=ranking)
     load_s = time.perf_counter() - t0
     generator = QuestionGenerator(retriever.kg, split_seed=split_seed)
     questions = generator.generate(n, langs=lang_list, split=split, seed=seed)
@@ -97,6 +102,8 @@ def retrieval_cmd(
         "langs": lang_list,
         "seed": seed,
         "top_k": 10,
+        "ranking": dataclasses.asdict(ranking),
+        "device": device,
         "load_s": round(load_s, 2),
     }
     split_info = {

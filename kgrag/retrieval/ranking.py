@@ -78,6 +78,30 @@ class RankingConfig:
     lexical: float = 0.4
     rrf_k: int = 20
 
+    @classmethod
+    def parse(cls, spec: str) -> RankingConfig:
+        """From ``"structure=1,dense=0.6,lexical=0"`` (unnamed weights keep their defaults).
+
+        Raises:
+            ConfigError: an unknown channel, a value that is not a number, or a negative weight.
+        """
+        from kgrag.errors import ConfigError
+
+        values: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, raw = part.partition("=")
+            name = name.strip()
+            if name not in ("structure", "dense", "lexical", "rrf_k"):
+                raise ConfigError(f"unknown ranking weight {name!r} in {spec!r}; use structure, dense, lexical, rrf_k")
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"ranking weight {name} must be a number; got {raw.strip()!r} in {spec!r}") from None
+            if value < 0 or (name == "rrf_k" and value != int(value)):
+                raise ConfigError(f"ranking weight {name} must be a non-negative number (rrf_k whole); got {raw!r}")
+            values[name] = int(value) if name == "rrf_k" else value
+        return cls(**values)  # type: ignore[arg-type]
+
 
 class FactRanker:
     """Scores candidates of one question; returns candidate indexes best first with fused scores."""
@@ -118,10 +142,10 @@ class FactRanker:
         weights = np.array([c.weight for c in candidates])
         structure = priors * weights
         fused = cfg.structure / (cfg.rrf_k + 1 + rrf_ranks(structure))
-        lexical = bm25(tokens(question), [tokens(self.fact_text(c.fact)) for c in candidates])
-        if lexical.any():
+        lexical = bm25(tokens(question), [tokens(self.fact_text(c.fact)) for c in candidates]) if cfg.lexical else None
+        if lexical is not None and lexical.any():
             fused += cfg.lexical / (cfg.rrf_k + 1 + rrf_ranks(lexical))
-        if dense_scores is not None:
+        if dense_scores is not None and cfg.dense:
             fused += cfg.dense / (cfg.rrf_k + 1 + rrf_ranks(dense_scores))
         # RRF alone cannot tell "asked-for relation" from the rest when a channel is flat; the
         # structure score breaks ties so an intent's facts stay ahead of equally fused others.

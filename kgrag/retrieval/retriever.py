@@ -106,8 +106,12 @@ class KGRetriever:
             self._fact_vectors = np.load(Path(index.path) / "facts.vectors.npy", mmap_mode="r")  # type: ignore[attr-defined]
 
     @classmethod
-    def load(cls, store: str | Path, index: str | Path | None = None, *, device: str = "cpu") -> KGRetriever:
-        """Load the store, build the linker, and load the index (checked against the store) if given."""
+    def load(
+        cls, store: str | Path, index: str | Path | None = None, *, device: str = "cpu",
+        ranking: RankingConfig | None = None,
+    ) -> KGRetriever:
+        """Load the store, build the linker, and load the index (checked against the store) if given;
+        ``device`` runs the question embedder (``cpu``, ``cuda``)."""
         from kgrag.kg.store import load_store
 
         kg = load_store(store)
@@ -122,7 +126,7 @@ class KGRetriever:
             embedder = make_embedder(manifest["embedder"], device)
             dense = _dense_entity_search(loaded, embedder)
         linker = EntityLinker.from_kg(kg, dense=dense)
-        return cls(kg, linker, index=loaded, embedder=embedder)
+        return cls(kg, linker, index=loaded, embedder=embedder, ranking=ranking)
 
     def retrieve(self, question: str, top_k: int = 10) -> RetrievalResult:
         """Ranked facts for ``question``.
