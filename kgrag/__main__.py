@@ -1,0 +1,5 @@
+"""``python -m kgrag``: the same CLI as the ``kgrag`` command."""
+
+from kgrag.cli import main
+
+main()
