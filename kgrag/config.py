@@ -24,6 +24,27 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("WARNING", description="logging level of the CLI and service")
 
+    # the answering model (kgrag.generation)
+    model: str = Field(
+        "qwen2.5-0.5b-instruct",
+        description="model to serve: a name `kgrag model prepare` knows, or a local Hugging Face model folder",
+    )
+    model_dir: Path = Field(
+        Path.home() / ".cache" / "kgrag" / "models", description="where `kgrag model prepare` writes models"
+    )
+    adapter: Path | None = Field(None, description="LoRA adapter folder (peft) to load on top of the model")
+    device: str = Field("auto", description="auto (cuda when there is a GPU), cpu, cuda or cuda:N")
+    allow_remote_code: bool = Field(False, description="allow models whose code lives in their folder")
+    prompt_format: str | None = Field(None, description="chatml, llama2, alpaca or baichuan; None: detect")
+
+    # the service (api/)
+    host: str = Field("127.0.0.1", description="address `kgrag serve` listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port `kgrag serve` listens on")
+    max_batch: int = Field(16, ge=1, le=256, description="requests generated together on the model")
+    max_queue: int = Field(64, ge=1, description="requests waiting beyond which the service answers 503")
+    top_k: int = Field(8, ge=1, le=100, description="facts put into the prompt by default")
+    max_new_tokens: int = Field(384, ge=1, le=4096, description="answer length cap by default")
+
 
 def get_settings() -> Settings:
     return Settings()

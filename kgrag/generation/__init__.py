@@ -1,0 +1,1 @@
+"""Answer generation: model loading and prompt formats, grounded prompts, safety, batching."""
