@@ -4,7 +4,10 @@ Hop 0 is the linked entity itself: its own facts (out-edges) and the facts that 
 (in-edges: "which drugs have 多尿 as a side effect"). Cross-source links (``same_*``) are
 followed at no hop cost but a small confidence discount, so 高血压 reaches HPO's Hypertension and
 its annotations, and "hypertension" reaches CMeKG's 高血压 facts. A second hop goes up ``is_a``
-only (a subtype inherits its parent's facts: 2型糖尿病 → 糖尿病), discounted again.
+only (a subtype inherits its parent's facts: 2型糖尿病 → 糖尿病), discounted again, and from an
+ingredient to the products made of it: CMeKG keeps side effects, dosage and contraindications on
+products (拜阿司匹灵 —ingredient→ 阿司匹林), not on the ingredient, so "阿司匹林的副作用" needs them.
+Single-ingredient products come first, then those with more facts.
 
 Fan-out caps keep the work bounded for hubs (糖尿病 has 1,300 in-edges, HP:0000118 tens of
 thousands): at most ``per_relation`` facts of one relation per entity and ``max_facts`` in all,
@@ -23,6 +26,7 @@ from kgrag.kg.graph import KnowledgeGraph
 LINK_DISCOUNT = 0.9
 PARENT_DISCOUNT = 0.6
 INCOMING_DISCOUNT = 0.8
+PRODUCT_DISCOUNT = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class ExpansionConfig:
     max_facts: int = 4000
     max_equivalents: int = 6
     max_parents: int = 3
+    max_products: int = 4
     incoming: bool = True
 
 
@@ -70,6 +75,8 @@ class GraphExpander:
         self._is_link = kg.link_mask()
         is_a = kg.relation_code("is_a")
         self._is_a = -1 if is_a is None else is_a
+        ingredient = kg.relation_code("ingredient")
+        self._ingredient = -1 if ingredient is None else ingredient
 
     def equivalents(self, row: int) -> list[int]:
         """Entities joined to ``row`` by cross-source links (both directions)."""
@@ -80,6 +87,23 @@ class GraphExpander:
         a = self.kg.arrays
         out = [int(a["f_tail"][j]) for j in self.kg.out_facts(row) if a["f_rel"][j] == self._is_a]
         return out[: self.config.max_parents]
+
+    def products(self, row: int) -> list[int]:
+        """Products that have ``row`` as an ingredient: single-ingredient ones first, then by facts."""
+        if self._ingredient < 0:
+            return []
+        a = self.kg.arrays
+        inc = self.kg.in_facts(row)
+        heads = [int(a["f_head"][j]) for j in inc if a["f_rel"][j] == self._ingredient]
+        if not heads:
+            return []
+
+        def key(p: int) -> tuple[int, int]:
+            out = self.kg.out_facts(p)
+            n_ingredients = int((a["f_rel"][out] == self._ingredient).sum())
+            return (n_ingredients != 1, -len(out))
+
+        return sorted(dict.fromkeys(heads), key=key)[: self.config.max_products]
 
     def _pick(self, facts: np.ndarray, prior: Callable[[str], float]) -> Iterable[int]:
         """Facts of one entity, capped per relation (more for relations the intent wants)."""
@@ -119,6 +143,8 @@ class GraphExpander:
                 visit(anchor, seed, 0, w)
                 for parent in self.parents(anchor):
                     visit(parent, seed, 1, w * PARENT_DISCOUNT)
+                for product in self.products(anchor):
+                    visit(product, seed, 1, w * PRODUCT_DISCOUNT)
                 if len(best) >= self.config.max_facts:
                     break
         ranked = sorted(best.values(), key=lambda c: -c.weight)

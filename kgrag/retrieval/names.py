@@ -128,17 +128,64 @@ def row_priors(kg: KnowledgeGraph) -> np.ndarray:
     return best * src_table[np.asarray(kg.arrays["ent_source"], dtype=np.int64)]
 
 
+#: Dosage-form words stripped from a product's English name to find its ingredient's English name
+#: ("Aspirin Enteric-coated Tablets" → "aspirin").
+_DOSAGE_FORM = re.compile(
+    r"\b(?:enteric[- ]?coated|film[- ]?coated|sustained[- ]?release|extended[- ]?release|controlled[- ]?release|"
+    r"delayed[- ]?release|orally disintegrating|dispersible|chewable|effervescent|soluble|compound|for injection|"
+    r"injection|infusion|tablets?|capsules?|granules?|pills?|powder|oral solution|solution|suspension|syrup|"
+    r"drops|cream|ointment|gel|patch(?:es)?|spray|suppositor(?:y|ies)|sodium|hydrochloride)\b"
+)
+
+
+def ingredient_aliases(kg: KnowledgeGraph) -> list[tuple[str, int]]:
+    """English names for ingredients that have none, from their single-ingredient products.
+
+    CMeKG gives products English names ("Aspirin Tablets") but not their ingredients (阿司匹林),
+    so "side effects of aspirin" would find nothing. A product with exactly one ingredient whose
+    English name, without dosage-form words, leaves a name of 4+ letters lends that name to the
+    ingredient as an alias (computed when the linker is built; the store is unchanged). An
+    ingredient that would get more than 2 different names is a salt or excipient that CMeKG lists
+    alone (盐酸, 水, 氧), not the drug, and gets none.
+    """
+    code = kg.relation_code("ingredient")
+    if code is None:
+        return []
+    a = kg.arrays
+    rows = np.flatnonzero(a["f_rel"] == code)
+    heads, tails = a["f_head"][rows], a["f_tail"][rows]
+    ok = tails >= 0
+    heads, tails = heads[ok], tails[ok]
+    single = np.bincount(heads, minlength=kg.n_entities) == 1
+    ptr, aliases = a["alias_ptr"], kg.columns["alias"]
+    out: dict[tuple[str, int], None] = {}
+    for product, ingredient in zip(heads[single[heads]], tails[single[heads]], strict=True):
+        for j in range(int(ptr[product]), int(ptr[product + 1])):
+            name = aliases[j]
+            if _CJK.search(name):
+                continue
+            stem = " ".join(_DOSAGE_FORM.sub(" ", name.lower()).split())
+            if len(stem) >= 4 and stem.replace(" ", "").isalpha():
+                out[(stem, int(ingredient))] = None
+    names = Counter(row for _, row in out)
+    return [(stem, row) for stem, row in out if names[row] <= 2]
+
+
 def build_name_index(kg: KnowledgeGraph, rules: StopRules = StopRules()) -> NameIndex:
-    """Normalize every name and alias of ``kg``, rank each key's candidates, stop what
-    ``rules`` say, and build the automaton."""
+    """Normalize every name and alias of ``kg`` (plus :func:`ingredient_aliases`), rank each key's
+    candidates, stop what ``rules`` say, and build the automaton."""
     ahocorasick = require("ahocorasick")
-    raw = list(kg.columns["ent_name"]) + list(kg.columns["alias"])
+    derived = ingredient_aliases(kg)
+    raw = list(kg.columns["ent_name"]) + list(kg.columns["alias"]) + [name for name, _ in derived]
     upper = np.array([s.isupper() for s in raw])
     key_id: dict[str, int] = {}
     kid = np.fromiter((key_id.setdefault(normalize_question(s), len(key_id)) for s in raw), np.int64, len(raw))
     keys = list(key_id)
     n = kg.n_entities
-    owner = np.concatenate([np.arange(n), np.repeat(np.arange(n), np.diff(kg.arrays["alias_ptr"]))])
+    owner = np.concatenate([
+        np.arange(n), np.repeat(np.arange(n), np.diff(kg.arrays["alias_ptr"])),
+        np.array([row for _, row in derived], dtype=np.int64),
+    ])  # fmt: skip
     is_alias = np.arange(len(raw)) >= n
     prior = row_priors(kg)
     facts = np.diff(kg.arrays["out_ptr"]) + np.diff(kg.arrays["in_ptr"])

@@ -35,6 +35,26 @@ def test_english_question_reaches_chinese_facts_through_links(retriever: KGRetri
     assert result.facts[0].relation_label == "has symptom"
 
 
+@pytest.mark.parametrize("question", ["What are the side effects of aspirin?", "阿司匹林有什么副作用？"])
+def test_an_ingredient_reaches_the_side_effects_kept_on_its_products(retriever: KGRetriever, question: str) -> None:
+    result = retriever.retrieve(question, top_k=5)
+    assert [e.entity_id for e in result.entities] == ["cmekg:阿司匹林"]
+    kg = retriever.kg
+    for f in result.facts[:4]:
+        assert f.relation == "side_effect"
+        product = kg.index_of(f.head)
+        assert "cmekg:阿司匹林" in {kg.entity_id(int(kg.arrays["f_tail"][j])) for j in kg.out_facts(product)}
+
+
+def test_ingredients_borrow_english_names_from_single_ingredient_products(retriever: KGRetriever) -> None:
+    from kgrag.retrieval.names import ingredient_aliases
+
+    kg = retriever.kg
+    derived = {(name, kg.entity_name(row)) for name, row in ingredient_aliases(kg)}
+    assert ("aspirin", "阿司匹林") in derived
+    assert not any(zh in ("盐酸", "水", "氧") for _, zh in derived)  # salts and excipients listed alone
+
+
 def test_no_medical_entity_gives_an_explicit_empty_result(retriever: KGRetriever) -> None:
     result = retriever.retrieve("今天天气怎么样？")
     assert result.facts == [] and result.entities == []
