@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STORE := kg/store/default
 
-.PHONY: setup run store test lint bench clean
+.PHONY: setup run store browser test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -27,7 +27,13 @@ run: store
 	$(BIN)/kgrag kg stats --store $(STORE)
 	$(BIN)/kgrag kg show 糖尿病 --store $(STORE) --limit 6
 
-test: setup
+# headless Chromium for the web-page tests (they skip without it): installed when missing, never prompting
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
+browser:
+	@command -v chromedriver >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium \
+	  chromium-driver) || echo "could not install chromium chromium-driver: the web-page tests will skip"
+
+test: setup browser
 	$(BIN)/ruff check kgrag tests benchmarks
 	$(BIN)/python -m pytest -m "not gpu"
 
