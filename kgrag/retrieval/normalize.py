@@ -168,7 +168,11 @@ def normalize_question(text: str) -> str:
     return to_simplified(" ".join(text.translate(_FOLD).split()))
 
 
-def validate_question(text: object, max_chars: int = 1000) -> str:
+#: The longest question accepted, in characters (the API's limit too).
+MAX_QUESTION_CHARS = 1000
+
+
+def validate_question(text: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
     """Check a user question before any work is done on it.
 
     Args:

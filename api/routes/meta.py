@@ -1,0 +1,35 @@
+"""``GET /health`` (the process is up), ``GET /ready`` (model and index loaded) and the web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+router = APIRouter(tags=["meta"])
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    """200 with what is loaded once the KG, index and model are in memory and the batcher runs."""
+    service = getattr(request.app.state, "service", None)
+    if service is None or not service.batcher.running:
+        return JSONResponse({"ready": False}, status_code=503, headers={"Retry-After": "5"})
+    stats = service.batcher.stats
+    return JSONResponse({"ready": True, **service.info, "batcher": {
+        "max_batch": service.batcher.max_batch, "max_queue": service.batcher.max_queue, "waiting": stats.waiting,
+        "batches": stats.batches, "requests": stats.requests, "cancelled": stats.cancelled,
+        "largest_batch": stats.largest_batch}})  # fmt: skip
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    """The chat page (one static file: no build step)."""
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")

@@ -1,0 +1,167 @@
+"""``kgrag serve`` (the API), ``kgrag ask`` (one question) and ``kgrag chat`` (multi-turn), the
+last two answering in this process with the same retriever, prompt and model as the service."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from kgrag.config import Settings, get_settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings from the environment with the command's options on top (None = keep)."""
+    base = get_settings()
+    return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def _index(settings: Settings) -> Path | None:
+    raw = str(settings.index).strip()
+    if raw.lower() in ("", "none", "off"):
+        return None
+    return Path(raw)
+
+
+def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
+    from kgrag.generation.answer import Answerer
+    from kgrag.generation.models import load_chat_model
+    from kgrag.generation.prepare import resolve_model
+    from kgrag.retrieval.retriever import KGRetriever
+
+    retriever = KGRetriever.load(settings.store, _index(settings))
+    model = load_chat_model(
+        resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,
+        allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,
+    )  # fmt: skip
+    return Answerer(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens)
+
+
+def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], show: bool) -> Any:
+    """Answer ``question`` printing the text as it comes (when ``show``); returns the Answer."""
+    from kgrag.cli import console
+    from kgrag.generation.types import GenerationRequest
+
+    prepared = answerer.prepare(question, history)
+    lead = answerer.lead_text(prepared)
+    if show and lead:
+        console.print(lead, style="bold red", end="")
+    parts: list[str] = []
+    t0, first, last = time.perf_counter(), None, None
+    for event in answerer.model.stream_batch([GenerationRequest(prepared.messages, prepared.config)]):
+        if event.text:
+            first = first or 1000 * (time.perf_counter() - t0)
+            parts.append(event.text)
+            if show:
+                console.print(event.text, end="", markup=False, highlight=False)
+        last = event
+    if show:
+        console.print()
+    ms = 1000 * (time.perf_counter() - t0)
+    return answerer.finish(prepared, "".join(parts), last.finish_reason, last.prompt_tokens,
+                           last.completion_tokens, ms, first)  # fmt: skip
+
+
+def _print_sources(answer: Any) -> None:
+    from rich.table import Table
+
+    from kgrag.cli import console
+
+    if not answer.citations:
+        console.print("[yellow]The knowledge graph has no facts for this question.[/]")
+    else:
+        table = Table(title="facts given to the model (✓ = cited in the answer)", title_justify="left")
+        for col in ("n", "", "head", "relation", "tail", "source"):
+            table.add_column(col, overflow="fold")
+        for c in answer.citations:
+            table.add_row(str(c.n), "✓" if c.cited else "", c.head, c.relation, c.tail[:80], c.source)
+        console.print(table)
+    console.print(f"[dim]{answer.safety.disclaimer}[/]")
+
+
+def ask_cmd(
+    question: str = typer.Argument(..., help="a medical question, Chinese or English"),
+    as_json: bool = typer.Option(False, "--json", help="print the whole answer as JSON (the /ask body)"),
+    model: str = typer.Option(None, "--model", "-m", help="model name or folder (default: KGRAG_MODEL)"),
+    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter folder"),
+    device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
+    top_k: int = typer.Option(None, "--top-k", "-k", help="facts given to the model"),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="answer length cap"),
+) -> None:
+    """Answer one question with citations (streams the answer as it is generated)."""
+    from kgrag.cli import console
+
+    settings = _settings(model=model, adapter=adapter, device=device, top_k=top_k, max_new_tokens=max_new_tokens)
+    answerer = _answerer(settings)
+    answer = _stream_one(answerer, question, [], show=not as_json)
+    if as_json:
+        from api.stream import answer_dict
+
+        console.print_json(json.dumps(answer_dict(answerer.retriever.kg, answer), ensure_ascii=False))
+    else:
+        _print_sources(answer)
+
+
+def chat_cmd(
+    model: str = typer.Option(None, "--model", "-m", help="model name or folder (default: KGRAG_MODEL)"),
+    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter folder"),
+    device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
+    sources: bool = typer.Option(True, "--sources/--no-sources", help="show the facts after each answer"),
+) -> None:
+    """A multi-turn conversation in the terminal (empty line, Ctrl-D or /exit to leave; /new to restart)."""
+    from kgrag.cli import console, err_console
+    from kgrag.errors import KGRAGError
+
+    answerer = _answerer(_settings(model=model, adapter=adapter, device=device))
+    console.print(f"[bold]kgrag chat[/] — {answerer.model.name} on {answerer.model.device}. "
+                  "Health information, not a doctor. /new restarts, /exit leaves.")  # fmt: skip
+    history: list[dict[str, str]] = []
+    while True:
+        try:
+            question = console.input("[bold cyan]you>[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if question in ("", "/exit", "/quit"):
+            break
+        if question == "/new":
+            history = []
+            continue
+        console.print("[bold green]kgrag>[/] ", end="")
+        try:
+            answer = _stream_one(answerer, question, history, show=True)
+        except KGRAGError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}")
+            continue
+        if sources:
+            _print_sources(answer)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+        history = history[-16:]
+
+
+def serve_cmd(
+    host: str = typer.Option(None, "--host", help="address to listen on (default: KGRAG_HOST, 127.0.0.1)"),
+    port: int = typer.Option(None, "--port", "-p", help="port (default: KGRAG_PORT, 8000)"),
+    model: str = typer.Option(None, "--model", "-m", help="model name or folder (default: KGRAG_MODEL)"),
+    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter folder"),
+    device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
+    store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
+    index: str = typer.Option(None, "--index", "-i", help="vector index folder, or none"),
+) -> None:
+    """Serve the API and the web page (loads the KG, index and model first; fails with the reason)."""
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings(host=host, port=port, model=model, adapter=adapter, device=device, store=store,
+                         index=None if index is None else Path(index))  # fmt: skip
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``ask`` and ``chat`` to the ``kgrag`` app."""
+    app.command("serve")(serve_cmd)
+    app.command("ask")(ask_cmd)
+    app.command("chat")(chat_cmd)

@@ -1,0 +1,217 @@
+"""Question → retrieval → safety → grounded prompt → model → answer with citations.
+
+:class:`Answerer` does the CPU part (:meth:`Answerer.prepare`) and the assembling of the result
+(:meth:`Answerer.finish`) apart from generation, so the service can put the generation of many
+questions into one GPU batch (:mod:`kgrag.generation.batching`) in between, and stream it.
+
+Example:
+    >>> answerer = Answerer(KGRetriever.load("kg/store/default"), load_chat_model(path))
+    >>> a = answerer.answer("糖尿病应该挂什么科？")
+    >>> a.answer, [(c.n, c.head, c.relation, c.tail) for c in a.citations][:2]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kgrag.errors import ConfigError
+from kgrag.generation.prompts import Citation, GroundedPrompt, build_grounded_prompt, cited_numbers
+from kgrag.generation.safety import SafetyAssessment, assess
+from kgrag.generation.types import ChatModel, FinishReason, GenerationConfig, Message
+from kgrag.retrieval.linking import EntityLink
+from kgrag.retrieval.normalize import validate_question
+from kgrag.retrieval.retriever import MAX_TOP_K, KGRetriever, RetrievalResult
+
+#: Most earlier turns a request may carry, and most characters in one of them.
+MAX_HISTORY_TURNS = 32
+MAX_TURN_CHARS = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCitation:
+    """A fact given to the model as ``[n]``; ``cited`` when the answer refers to it."""
+
+    n: int
+    fact: int
+    head: str
+    relation: str
+    tail: str
+    source: str
+    provenance: str
+    cited: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+@dataclass(frozen=True)
+class PreparedAnswer:
+    """Everything before generation: the retrieval, the safety assessment and the prompt."""
+
+    question: str
+    lang: str
+    history: tuple[Message, ...]
+    retrieval: RetrievalResult
+    safety: SafetyAssessment
+    prompt: GroundedPrompt
+    config: GenerationConfig
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(self.prompt.messages)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished answer: the text (emergency advice first when there is any), the facts it was
+    given with which it cites, the linked entities, the safety assessment and figures."""
+
+    question: str
+    lang: str
+    answer: str
+    citations: tuple[AnswerCitation, ...]
+    entities: tuple[EntityLink, ...]
+    safety: SafetyAssessment
+    model: str
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    timings_ms: dict[str, float]
+    kg_has_facts: bool
+
+
+def validate_history(history: Sequence[Message | dict[str, Any]]) -> tuple[Message, ...]:
+    """Earlier turns as Messages: user/assistant only, non-empty, within the length caps.
+
+    Raises:
+        ConfigError: naming the turn (``history[i]``) and what is wrong with it.
+    """
+    if len(history) > MAX_HISTORY_TURNS:
+        raise ConfigError(f"history has {len(history)} turns; at most {MAX_HISTORY_TURNS} are accepted")
+    out: list[Message] = []
+    for i, turn in enumerate(history):
+        if isinstance(turn, Message):
+            role, content = turn.role, turn.content
+        else:
+            role, content = turn.get("role"), turn.get("content")
+        if role not in ("user", "assistant"):
+            raise ConfigError(f"history[{i}].role must be 'user' or 'assistant'; got {role!r}")
+        if not isinstance(content, str) or not content.strip():
+            raise ConfigError(f"history[{i}].content must be non-empty text")
+        if len(content) > MAX_TURN_CHARS:
+            raise ConfigError(f"history[{i}].content has {len(content)} characters; at most {MAX_TURN_CHARS}")
+        out.append(Message(role, content))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+class Answerer:
+    """Answers questions from one retriever and one chat model.
+
+    Args:
+        retriever: the KG retriever.
+        model: the chat model (its ``max_context`` bounds the prompt).
+        top_k: facts retrieved for the prompt by default.
+        max_new_tokens: answer length cap by default.
+    """
+
+    def __init__(self, retriever: KGRetriever, model: ChatModel, *, top_k: int = 8, max_new_tokens: int = 384) -> None:
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise ConfigError(f"top_k must be between 1 and {MAX_TOP_K}; got {top_k}")
+        self.retriever = retriever
+        self.model = model
+        self.top_k = top_k
+        self.max_new_tokens = max_new_tokens
+
+    def prepare(
+        self,
+        question: str,
+        history: Sequence[Message | dict[str, Any]] = (),
+        *,
+        top_k: int | None = None,
+        config: GenerationConfig | None = None,
+    ) -> PreparedAnswer:
+        """Retrieve, assess safety and build the prompt for ``question`` after ``history``.
+
+        A follow-up question that names no entity ("and how is it treated?") is retrieved together
+        with the earlier user turns, so the conversation's entity still grounds it.
+
+        Raises:
+            QuestionError: empty, whitespace-only or over-long question.
+            ConfigError: bad history, ``top_k`` or generation settings; a prompt that cannot fit.
+        """
+        t0 = time.perf_counter()
+        question = validate_question(question)
+        turns = validate_history(history)
+        config = config or GenerationConfig(max_new_tokens=self.max_new_tokens)
+        if config.max_new_tokens >= self.model.max_context:
+            raise ConfigError(
+                f"max_new_tokens must be below the model's context of {self.model.max_context} tokens; "
+                f"got {config.max_new_tokens}"
+            )
+        k = top_k or self.top_k
+        retrieval = self.retriever.retrieve(question, k)
+        if not retrieval.entities and any(t.role == "user" for t in turns):
+            earlier = " ".join(t.content for t in turns if t.role == "user")[-400:]
+            followup = self.retriever.retrieve(f"{earlier} {question}", k)
+            if followup.entities:
+                retrieval = followup
+        t_retrieve = time.perf_counter()
+        safety = assess(question, retrieval.lang, turns)
+        prompt = build_grounded_prompt(
+            question, retrieval.facts, lang=retrieval.lang, history=turns, count_tokens=self.model.count_tokens,
+            max_prompt_tokens=self.model.max_context - config.max_new_tokens, safety=safety,
+        )  # fmt: skip
+        t_prompt = time.perf_counter()
+        timings = {"retrieve": 1000 * (t_retrieve - t0), "prompt": 1000 * (t_prompt - t_retrieve)}
+        return PreparedAnswer(question, retrieval.lang, turns, retrieval, safety, prompt, config, timings)
+
+    def lead_text(self, prepared: PreparedAnswer) -> str:
+        """Text shown before the model's words: the emergency advice, when the question has red flags."""
+        return f"{prepared.safety.advice}\n\n" if prepared.safety.emergency and prepared.safety.advice else ""
+
+    def finish(
+        self,
+        prepared: PreparedAnswer,
+        text: str,
+        finish_reason: FinishReason,
+        prompt_tokens: int,
+        completion_tokens: int,
+        generate_ms: float,
+        first_token_ms: float | None = None,
+    ) -> Answer:
+        """The :class:`Answer` for ``prepared`` once the model produced ``text``."""
+        cited = cited_numbers(text)
+        citations = tuple(_citation(c, c.n in cited) for c in prepared.prompt.citations)
+        timings = {**prepared.timings_ms, "generate": generate_ms}
+        if first_token_ms is not None:
+            timings["first_token"] = first_token_ms
+        return Answer(
+            question=prepared.question, lang=prepared.lang, answer=self.lead_text(prepared) + text.strip(),
+            citations=citations, entities=tuple(prepared.retrieval.entities), safety=prepared.safety,
+            model=self.model.name, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens, timings_ms={k: round(v, 2) for k, v in timings.items()},
+            kg_has_facts=bool(prepared.retrieval.facts),
+        )  # fmt: skip
+
+    def answer(
+        self,
+        question: str,
+        history: Sequence[Message | dict[str, Any]] = (),
+        *,
+        top_k: int | None = None,
+        config: GenerationConfig | None = None,
+    ) -> Answer:
+        """Prepare, generate on the model directly (no batching) and finish."""
+        prepared = self.prepare(question, history, top_k=top_k, config=config)
+        t0 = time.perf_counter()
+        gen = self.model.generate(prepared.messages, prepared.config)
+        ms = 1000 * (time.perf_counter() - t0)
+        return self.finish(prepared, gen.text, gen.finish_reason, gen.prompt_tokens, gen.completion_tokens, ms)
+
+
+def _citation(c: Citation, cited: bool) -> AnswerCitation:
+    return AnswerCitation(c.n, c.fact, c.head, c.relation, c.tail, c.source, c.provenance, cited)
