@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
-from kgrag.generation.safety import SafetyAssessment
 
 from api.deps import Service
 from kgrag.generation.answer import Answer, PreparedAnswer
+from kgrag.generation.safety import SafetyAssessment
 from kgrag.generation.types import GenerationRequest, StreamEvent
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.retrieval.linking import EntityLink

@@ -29,8 +29,8 @@ def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="log prog
 def _register() -> None:
     from kgrag.cli_eval import eval_app
     from kgrag.cli_index import register as register_index
-    from kgrag.cli_model import register as register_model
     from kgrag.cli_kg import kg_app
+    from kgrag.cli_model import register as register_model
     from kgrag.cli_search import search_cmd
     from kgrag.cli_serve import register as register_serve
 
