@@ -20,7 +20,7 @@ async def health() -> dict[str, str]:
 async def ready(request: Request) -> JSONResponse:
     """200 with what is loaded once the KG, index and model are in memory and the batcher runs."""
     service = getattr(request.app.state, "service", None)
-    if service is None or not service.batcher.running:
+    if service is None or not service.batcher.running or not service.batcher.ready.is_set():
         return JSONResponse({"ready": False}, status_code=503, headers={"Retry-After": "5"})
     stats = service.batcher.stats
     return JSONResponse({"ready": True, **service.info, "batcher": {

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from kgrag.errors import KGRAGError
-from kgrag.generation.types import ChatModel, GenerationRequest, StreamEvent
+from kgrag.generation.types import ChatModel, GenerationConfig, GenerationRequest, Message, StreamEvent
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class GenerationBatcher:
         max_batch: most requests generated together.
         max_queue: most requests waiting (not yet in a batch) before :meth:`submit` refuses.
         retry_after: seconds suggested to a refused client.
+        warm_up: generate two tokens in the worker thread before taking requests.
 
     Example:
         >>> batcher = GenerationBatcher(model, max_batch=16, max_queue=64)
@@ -76,17 +77,22 @@ class GenerationBatcher:
         ...     print(event.text, end="")
     """
 
-    def __init__(self, model: ChatModel, *, max_batch: int = 16, max_queue: int = 64, retry_after: int = 2) -> None:
+    def __init__(
+        self, model: ChatModel, *, max_batch: int = 16, max_queue: int = 64, retry_after: int = 2, warm_up: bool = True
+    ) -> None:
         if max_batch < 1 or max_queue < 1:
             raise ValueError(f"max_batch and max_queue must be at least 1. Currently, {max_batch=} and {max_queue=}")
         self.model = model
         self.max_batch = max_batch
         self.max_queue = max_queue
         self.retry_after = retry_after
+        self.warm_up = warm_up
         self.stats = BatcherStats()
         self._queue: queue.Queue[_Job | object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: set once the worker has warmed up and takes requests
+        self.ready = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -105,6 +111,7 @@ class GenerationBatcher:
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None
+        self.ready.clear()
 
     def submit(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         """Queue ``request`` now and return its events, to iterate as the model produces them.
@@ -143,6 +150,14 @@ class GenerationBatcher:
                 job.request.cancelled.set()
 
     def _work(self) -> None:
+        if self.warm_up:
+            # torch keeps per-thread state (the cuBLAS handle, oneDNN caches) that a new thread
+            # builds on its first batches: build it before the first user waits for it
+            try:
+                self.model.generate([Message("user", "hi")], GenerationConfig(max_new_tokens=2))
+            except Exception:  # a warm-up failure shows again, with its message, on the first request
+                log.exception("generation warm-up failed")
+        self.ready.set()
         while True:
             first = self._queue.get()
             if first is _STOP:

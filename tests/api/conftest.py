@@ -50,6 +50,7 @@ def tiny_queue_service(api_service: Service) -> Iterator[Service]:
     service = Service(api_service.settings, api_service.retriever, api_service.model, api_service.answerer, batcher,
                       api_service.info)  # fmt: skip
     batcher.start()
+    assert batcher.ready.wait(120), "the generation worker did not warm up"
     yield service
     batcher.stop()
 

@@ -30,7 +30,7 @@ def test_a_full_queue_answers_503_with_retry_after(tiny_queue_service: Service, 
     with serve(create_app(tiny_queue_service.settings, service=tiny_queue_service)) as server:
         responses = asyncio.run(_ask_many(server.url, 5, 24))
     codes = sorted(r.status_code for r in responses)
-    assert codes.count(200) >= 2 and 503 in codes
+    assert 200 in codes and 503 in codes  # one generates, one may wait, the rest are refused
     busy = next(r for r in responses if r.status_code == 503)
     assert busy.headers["Retry-After"].isdigit() and "busy" in busy.json()["error"]["message"]
 
