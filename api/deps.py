@@ -66,7 +66,8 @@ def load_service(settings: Settings, model: ChatModel | None = None) -> Service:
             prompt_format=settings.prompt_format,
         )  # fmt: skip
     t_model = time.perf_counter()
-    answerer = Answerer(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens)
+    answerer = Answerer(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens,
+                        repetition_penalty=settings.repetition_penalty)
     batcher = GenerationBatcher(model, max_batch=settings.max_batch, max_queue=settings.max_queue)
     batcher.start()
     info = {

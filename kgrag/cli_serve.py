@@ -37,7 +37,8 @@ def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
         resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,
         allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,
     )  # fmt: skip
-    return Answerer(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens)
+    return Answerer(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens,
+                        repetition_penalty=settings.repetition_penalty)
 
 
 def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], show: bool) -> Any:

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(64, ge=1, description="requests waiting beyond which the service answers 503")
     top_k: int = Field(8, ge=1, le=100, description="facts put into the prompt by default")
     max_new_tokens: int = Field(384, ge=1, le=4096, description="answer length cap by default")
+    repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="keeps small models from looping")
 
 
 def get_settings() -> Settings:

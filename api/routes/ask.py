@@ -12,7 +12,6 @@ from api.deps import ServiceDep
 from api.schemas import AskRequest, AskResponse
 from api.stream import Piece, answer_dict, entity_dict, safety_dict, sse, start_answer
 from kgrag.errors import KGRAGError
-from kgrag.generation.types import GenerationConfig
 from kgrag.kg.graph import KnowledgeGraph
 
 router = APIRouter(tags=["answer"])
@@ -23,9 +22,7 @@ async def ask(body: AskRequest, service: ServiceDep, request: Request) -> object
     """Answer a question from the KG facts, with citations; ``stream: true`` answers as events:
     ``meta`` (entities, safety, the numbered facts), ``token`` pieces, then ``done`` (the whole
     response body) — or ``error``."""
-    config = GenerationConfig(
-        max_new_tokens=body.max_new_tokens or service.answerer.max_new_tokens, temperature=body.temperature
-    )
+    config = service.answerer.config(body.max_new_tokens, body.temperature)
     prepared = await run_in_threadpool(
         service.answerer.prepare, body.question, [t.model_dump() for t in body.history], top_k=body.top_k,
         config=config,

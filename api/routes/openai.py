@@ -23,7 +23,6 @@ from api.deps import ServiceDep
 from api.schemas import ChatCompletionRequest
 from api.stream import Piece, answer_dict, start_answer
 from kgrag.errors import ConfigError, KGRAGError
-from kgrag.generation.types import GenerationConfig
 from kgrag.kg.graph import KnowledgeGraph
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -50,9 +49,8 @@ async def models(service: ServiceDep) -> dict[str, object]:
 async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, request: Request) -> object:
     """A chat completion grounded in the KG (streaming with ``stream: true``)."""
     question, history = _split(body)
-    max_tokens = body.max_completion_tokens or body.max_tokens or service.answerer.max_new_tokens
-    config = GenerationConfig(
-        max_new_tokens=max_tokens, temperature=body.temperature or 0.0, top_p=body.top_p or 0.95, seed=body.seed
+    config = service.answerer.config(
+        body.max_completion_tokens or body.max_tokens, body.temperature or 0.0, body.top_p or 0.95, body.seed
     )
     prepared = await run_in_threadpool(service.answerer.prepare, question, history, top_k=body.top_k, config=config)
     pieces = start_answer(service, prepared, request)

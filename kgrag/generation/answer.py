@@ -116,15 +116,20 @@ class Answerer:
         model: the chat model (its ``max_context`` bounds the prompt).
         top_k: facts retrieved for the prompt by default.
         max_new_tokens: answer length cap by default.
+        repetition_penalty: for every generation (see :class:`GenerationConfig`).
     """
 
-    def __init__(self, retriever: KGRetriever, model: ChatModel, *, top_k: int = 8, max_new_tokens: int = 384) -> None:
+    def __init__(
+        self, retriever: KGRetriever, model: ChatModel, *, top_k: int = 8, max_new_tokens: int = 384,
+        repetition_penalty: float = 1.1,
+    ) -> None:
         if not 1 <= top_k <= MAX_TOP_K:
             raise ConfigError(f"top_k must be between 1 and {MAX_TOP_K}; got {top_k}")
         self.retriever = retriever
         self.model = model
         self.top_k = top_k
         self.max_new_tokens = max_new_tokens
+        self.repetition_penalty = repetition_penalty
 
     def prepare(
         self,
@@ -146,7 +151,7 @@ class Answerer:
         t0 = time.perf_counter()
         question = validate_question(question)
         turns = validate_history(history)
-        config = config or GenerationConfig(max_new_tokens=self.max_new_tokens)
+        config = config or self.config()
         if config.max_new_tokens >= self.model.max_context:
             raise ConfigError(
                 f"max_new_tokens must be below the model's context of {self.model.max_context} tokens; "
@@ -168,6 +173,12 @@ class Answerer:
         t_prompt = time.perf_counter()
         timings = {"retrieve": 1000 * (t_retrieve - t0), "prompt": 1000 * (t_prompt - t_retrieve)}
         return PreparedAnswer(question, retrieval.lang, turns, retrieval, safety, prompt, config, timings)
+
+    def config(self, max_new_tokens: int | None = None, temperature: float = 0.0, top_p: float = 0.95,
+               seed: int | None = None) -> GenerationConfig:
+        """Generation settings with this answerer's defaults filled in."""
+        return GenerationConfig(max_new_tokens=max_new_tokens or self.max_new_tokens, temperature=temperature,
+                                top_p=top_p, seed=seed, repetition_penalty=self.repetition_penalty)
 
     def lead_text(self, prepared: PreparedAnswer) -> str:
         """Text shown before the model's words: the emergency advice, when the question has red flags."""

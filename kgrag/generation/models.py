@@ -306,8 +306,11 @@ class HFChatModel:
         cfg = request.config
         if cfg.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be at least 1. Currently, it is {cfg.max_new_tokens}")
-        if cfg.temperature < 0 or not 0 < cfg.top_p <= 1:
-            raise ConfigError(f"need temperature >= 0 and 0 < top_p <= 1; got {cfg.temperature}, {cfg.top_p}")
+        if cfg.temperature < 0 or not 0 < cfg.top_p <= 1 or cfg.repetition_penalty <= 0:
+            raise ConfigError(
+                f"need temperature >= 0, 0 < top_p <= 1 and repetition_penalty > 0; got {cfg.temperature}, "
+                f"{cfg.top_p}, {cfg.repetition_penalty}"
+            )
         prompt = self.encode(request.messages)
         if len(prompt) + cfg.max_new_tokens > self.max_context:
             raise ConfigError(
@@ -366,6 +369,12 @@ class HFChatModel:
     @torch.inference_mode()
     def _pick(self, logits: torch.Tensor, live: list[_Sequence]) -> list[int]:
         """Next token per row: argmax for greedy requests, nucleus sampling for the others."""
+        for row, s in enumerate(live):
+            penalty = s.request.config.repetition_penalty
+            if penalty != 1.0 and s.decoder.ids:
+                seen = torch.tensor(sorted(set(s.decoder.ids)), dtype=torch.long, device=logits.device)
+                scores = logits[row, seen]
+                logits[row, seen] = torch.where(scores > 0, scores / penalty, scores * penalty)
         picked = logits.argmax(dim=-1).tolist()
         for row, s in enumerate(live):
             cfg = s.request.config

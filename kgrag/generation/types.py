@@ -23,12 +23,15 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class GenerationConfig:
-    """How to generate: greedy when ``temperature`` is 0, else nucleus sampling."""
+    """How to generate: greedy when ``temperature`` is 0, else nucleus sampling; a
+    ``repetition_penalty`` above 1 lowers the scores of tokens already generated (as transformers'
+    ``repetition_penalty``), which keeps small models from looping."""
 
     max_new_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 0.95
     seed: int | None = None
+    repetition_penalty: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -286,3 +286,20 @@ def test_cuda_runs_bfloat16_and_batches_exactly_in_float32(tiny_llama_dir: Path)
     events = run(exact, requests)
     for i, prompt in enumerate(PROMPTS):
         assert "".join(e.text for e in events[i]) == hf_greedy(exact, prompt, requests[i].config.max_new_tokens)
+
+
+def test_repetition_penalty_matches_transformers_greedy(llama_chat: HFChatModel) -> None:
+    import torch
+
+    messages = [Message("user", "tell me about fevers and fevers")]
+    ours = llama_chat.generate(messages, GenerationConfig(max_new_tokens=12, repetition_penalty=1.5))
+    ids = torch.tensor([llama_chat.encode(messages)])
+    with torch.inference_mode():
+        out = llama_chat.model.generate(ids, max_new_tokens=12, do_sample=False, repetition_penalty=1.5,
+                                        pad_token_id=llama_chat.tokenizer.eos_token_id)  # fmt: skip
+    theirs = llama_chat.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+    assert ours.text == theirs.strip() or ours.text == theirs
+    plain = llama_chat.generate(messages, GenerationConfig(max_new_tokens=12))
+    assert plain.text != ours.text
+    with pytest.raises(ConfigError, match="repetition_penalty"):
+        llama_chat.generate(messages, GenerationConfig(repetition_penalty=0))
