@@ -296,8 +296,10 @@ class IncrementalDecoder:
         cuts = [i for i in (text.find(s) for s in self.stop_strings) if i >= 0]
         if cuts:
             text, final, self.stopped = text[: min(cuts)], True, True
+        # a trailing U+FFFD is a character whose bytes are not all there: wait for them, and at the
+        # end (max_new_tokens cut it) drop it rather than show a broken character
+        text = text.rstrip("\ufffd")
         if not final:
-            text = text.rstrip("\ufffd")
             hold = max((k for s in self.stop_strings for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
             text = text[: len(text) - hold]
         if not text.startswith(self.emitted):

@@ -91,7 +91,7 @@ def test_system_prompt_follows_lang() -> None:
     zh, en = build(), build("Which department treats diabetes?", FACTS_EN, "en")
     assert zh.messages[0] == Message("system", SYSTEM_PROMPTS["zh"])
     assert en.messages[0] == Message("system", SYSTEM_PROMPTS["en"])
-    assert "用中文回答" in zh.messages[0].content and "[n]" in zh.messages[0].content
+    assert "用中文回答" in zh.messages[0].content and "[1]" in zh.messages[0].content
     assert "Answer in English" in en.messages[0].content and "ONLY" in en.messages[0].content
     with pytest.raises(ConfigError, match="lang must be one of"):
         build(lang="fr")
