@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from kgrag.errors import ConfigError
@@ -31,20 +31,13 @@ MAX_TURN_CHARS = 8000
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerCitation:
+class AnswerCitation(Citation):
     """A fact given to the model as ``[n]``; ``cited`` when the answer refers to it."""
 
-    n: int
-    fact: int
-    head: str
-    relation: str
-    tail: str
-    source: str
-    provenance: str
-    cited: bool
+    cited: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -225,4 +218,4 @@ class Answerer:
 
 
 def _citation(c: Citation, cited: bool) -> AnswerCitation:
-    return AnswerCitation(c.n, c.fact, c.head, c.relation, c.tail, c.source, c.provenance, cited)
+    return AnswerCitation(**asdict(c), cited=cited)
