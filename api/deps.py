@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -35,12 +34,6 @@ class Service:
         self.batcher.stop()
 
 
-def index_path(settings: Settings) -> Path | None:
-    """The vector index to load, or None when ``KGRAG_INDEX`` is ``none`` or empty."""
-    raw = str(settings.index).strip()
-    return None if raw.lower() in ("", "none", "off") else Path(raw)
-
-
 def load_service(settings: Settings, model: ChatModel | None = None) -> Service:
     """Load the KG store, the index, the model and start the batcher; fails with the reason.
 
@@ -55,7 +48,7 @@ def load_service(settings: Settings, model: ChatModel | None = None) -> Service:
     from kgrag.generation.prepare import resolve_model
 
     t0 = time.perf_counter()
-    index = index_path(settings)
+    index = settings.index_path()
     device = settings.device
     retriever = KGRetriever.load(settings.store, index, device="cpu")
     t_kg = time.perf_counter()

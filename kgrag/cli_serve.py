@@ -19,20 +19,13 @@ def _settings(**overrides: Any) -> Settings:
     return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
-def _index(settings: Settings) -> Path | None:
-    raw = str(settings.index).strip()
-    if raw.lower() in ("", "none", "off"):
-        return None
-    return Path(raw)
-
-
 def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
     from kgrag.generation.answer import Answerer
     from kgrag.generation.models import load_chat_model
     from kgrag.generation.prepare import resolve_model
     from kgrag.retrieval.retriever import KGRetriever
 
-    retriever = KGRetriever.load(settings.store, _index(settings))
+    retriever = KGRetriever.load(settings.store, settings.index_path())
     model = load_chat_model(
         resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,
         allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(384, ge=1, le=4096, description="answer length cap by default")
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="keeps small models from looping")
 
+    def index_path(self) -> Path | None:
+        """The vector index to load, or None when ``KGRAG_INDEX`` is ``none``, ``off`` or empty."""
+        raw = str(self.index).strip()
+        return None if raw.lower() in ("", ".", "none", "off") else Path(raw)
+
 
 def get_settings() -> Settings:
     return Settings()
