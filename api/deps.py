@@ -63,6 +63,8 @@ def load_service(settings: Settings, model: ChatModel | None = None) -> Service:
                         repetition_penalty=settings.repetition_penalty)
     batcher = GenerationBatcher(model, max_batch=settings.max_batch, max_queue=settings.max_queue)
     batcher.start()
+    if not batcher.ready.wait(600):  # the worker's warm-up generation; start-up ends when it is done
+        log.warning("the generation worker is still warming up after 600 s; /ready says so until it is done")
     info = {
         "store": str(settings.store),
         "store_checksum": retriever.kg.manifest["checksum"],  # type: ignore[attr-defined]
