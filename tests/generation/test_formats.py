@@ -234,3 +234,13 @@ def test_get_format_lists_valid_names() -> None:
     assert get_format(" ChatML ").name == "chatml"
     with pytest.raises(ConfigError, match="unknown prompt format 'vicuna'; valid formats: chatml, llama2, alpaca"):
         get_format("vicuna")
+
+
+def test_a_character_cut_at_the_end_is_dropped_not_shown_broken(smol_tokenizer: Any) -> None:
+    ids = smol_tokenizer.encode("糖", add_special_tokens=False)
+    assert len(ids) > 1  # byte-level BPE: one Chinese character, several tokens
+    decoder = IncrementalDecoder(smol_tokenizer)
+    assert decoder.add(ids[0]) == ""  # incomplete: held back
+    assert decoder.flush() == ""  # generation ended there: dropped, never U+FFFD
+    whole = IncrementalDecoder(smol_tokenizer)
+    assert "".join(whole.add(i) for i in ids) + whole.flush() == "糖"
