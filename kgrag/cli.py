@@ -30,6 +30,7 @@ def _register() -> None:
     from kgrag.cli_eval import eval_app
     from kgrag.cli_index import register as register_index
     from kgrag.cli_kg import kg_app
+    from kgrag.cli_kgqa import register as register_kgqa
     from kgrag.cli_model import register as register_model
     from kgrag.cli_search import search_cmd
     from kgrag.cli_serve import register as register_serve
@@ -40,6 +41,7 @@ def _register() -> None:
     register_index(app)
     register_serve(app)
     register_model(app)
+    register_kgqa(app)
 
 
 _register()
