@@ -190,6 +190,13 @@ class KnowledgeGraph:
         except ValueError:
             return None
 
+    def entity_tails_per_head(self, code: int) -> np.ndarray:
+        """Per entity row, how many facts of relation ``code`` it heads whose tail is an entity
+        (e.g. a product's ingredients)."""
+        a = self.arrays
+        rows = (a["f_rel"] == code) & (a["f_tail"] >= 0)
+        return np.bincount(a["f_head"][rows], minlength=self.n_entities)
+
     def link_mask(self) -> np.ndarray:
         """Boolean array over relation codes: True for cross-source link relations (``same_*``)."""
         if self._link_mask is None:

@@ -77,6 +77,9 @@ class GraphExpander:
         self._is_a = -1 if is_a is None else is_a
         ingredient = kg.relation_code("ingredient")
         self._ingredient = -1 if ingredient is None else ingredient
+        #: ingredients per product, and facts per entity: the keys that order an ingredient's products
+        self._n_ingredients = None if ingredient is None else kg.entity_tails_per_head(ingredient)
+        self._n_facts = np.diff(kg.arrays["out_ptr"])
 
     def equivalents(self, row: int) -> list[int]:
         """Entities joined to ``row`` by cross-source links (both directions)."""
@@ -90,20 +93,13 @@ class GraphExpander:
 
     def products(self, row: int) -> list[int]:
         """Products that have ``row`` as an ingredient: single-ingredient ones first, then by facts."""
-        if self._ingredient < 0:
+        n_ingredients, n_facts = self._n_ingredients, self._n_facts
+        if n_ingredients is None:
             return []
         a = self.kg.arrays
-        inc = self.kg.in_facts(row)
-        heads = [int(a["f_head"][j]) for j in inc if a["f_rel"][j] == self._ingredient]
-        if not heads:
-            return []
-
-        def key(p: int) -> tuple[int, int]:
-            out = self.kg.out_facts(p)
-            n_ingredients = int((a["f_rel"][out] == self._ingredient).sum())
-            return (n_ingredients != 1, -len(out))
-
-        return sorted(dict.fromkeys(heads), key=key)[: self.config.max_products]
+        heads = [int(a["f_head"][j]) for j in self.kg.in_facts(row) if a["f_rel"][j] == self._ingredient]
+        ranked = sorted(dict.fromkeys(heads), key=lambda p: (n_ingredients[p] != 1, -n_facts[p]))
+        return ranked[: self.config.max_products]
 
     def _pick(self, facts: np.ndarray, prior: Callable[[str], float]) -> Iterable[int]:
         """Facts of one entity, capped per relation (more for relations the intent wants)."""

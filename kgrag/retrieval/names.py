@@ -152,11 +152,9 @@ def ingredient_aliases(kg: KnowledgeGraph) -> list[tuple[str, int]]:
     if code is None:
         return []
     a = kg.arrays
-    rows = np.flatnonzero(a["f_rel"] == code)
+    rows = np.flatnonzero((a["f_rel"] == code) & (a["f_tail"] >= 0))
     heads, tails = a["f_head"][rows], a["f_tail"][rows]
-    ok = tails >= 0
-    heads, tails = heads[ok], tails[ok]
-    single = np.bincount(heads, minlength=kg.n_entities) == 1
+    single = kg.entity_tails_per_head(code) == 1
     ptr, aliases = a["alias_ptr"], kg.columns["alias"]
     out: dict[tuple[str, int], None] = {}
     for product, ingredient in zip(heads[single[heads]], tails[single[heads]], strict=True):
