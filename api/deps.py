@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from kgrag.config import Settings
-from kgrag.generation.answer import Answerer
+from kgrag.generation.answer import Answerer, load_model
 from kgrag.generation.batching import GenerationBatcher
 from kgrag.generation.types import ChatModel
 from kgrag.retrieval.retriever import KGRetriever
@@ -44,23 +44,13 @@ def load_service(settings: Settings, model: ChatModel | None = None) -> Service:
     Raises:
         KGRAGError (StoreError, IndexNotFoundError, IndexMismatchError, ConfigError …): with the fix.
     """
-    from kgrag.generation.models import load_chat_model
-    from kgrag.generation.prepare import resolve_model
-
     t0 = time.perf_counter()
     index = settings.index_path()
-    device = settings.device
     retriever = KGRetriever.load(settings.store, index, device="cpu")
     t_kg = time.perf_counter()
-    if model is None:
-        path = resolve_model(settings.model, settings.model_dir)
-        model = load_chat_model(
-            path, device=device, adapter=settings.adapter, allow_remote_code=settings.allow_remote_code,
-            prompt_format=settings.prompt_format,
-        )  # fmt: skip
+    model = model or load_model(settings)
     t_model = time.perf_counter()
-    answerer = Answerer(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens,
-                        repetition_penalty=settings.repetition_penalty)
+    answerer = Answerer.from_settings(retriever, model, settings)
     batcher = GenerationBatcher(model, max_batch=settings.max_batch, max_queue=settings.max_queue)
     batcher.start()
     if not batcher.ready.wait(600):  # the worker's warm-up generation; start-up ends when it is done

@@ -20,18 +20,11 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
-    from kgrag.generation.answer import Answerer
-    from kgrag.generation.models import load_chat_model
-    from kgrag.generation.prepare import resolve_model
+    from kgrag.generation.answer import Answerer, load_model
     from kgrag.retrieval.retriever import KGRetriever
 
-    retriever = KGRetriever.load(settings.store, settings.index_path())
-    model = load_chat_model(
-        resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,
-        allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,
-    )  # fmt: skip
-    return Answerer(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens,
-                        repetition_penalty=settings.repetition_penalty)
+    return Answerer.from_settings(KGRetriever.load(settings.store, settings.index_path()), load_model(settings),
+                                  settings)  # fmt: skip
 
 
 def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], show: bool) -> Any:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from kgrag.config import Settings
 from kgrag.errors import ConfigError
 from kgrag.generation.prompts import Citation, GroundedPrompt, build_grounded_prompt, cited_numbers
 from kgrag.generation.safety import SafetyAssessment, assess
@@ -124,6 +125,12 @@ class Answerer:
         self.max_new_tokens = max_new_tokens
         self.repetition_penalty = repetition_penalty
 
+    @classmethod
+    def from_settings(cls, retriever: KGRetriever, model: ChatModel, settings: Settings) -> Answerer:
+        """An answerer with the service's defaults (``top_k``, ``max_new_tokens``, ``repetition_penalty``)."""
+        return cls(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens,
+                   repetition_penalty=settings.repetition_penalty)  # fmt: skip
+
     def prepare(
         self,
         question: str,
@@ -215,6 +222,22 @@ class Answerer:
         gen = self.model.generate(prepared.messages, prepared.config)
         ms = 1000 * (time.perf_counter() - t0)
         return self.finish(prepared, gen.text, gen.finish_reason, gen.prompt_tokens, gen.completion_tokens, ms)
+
+
+def load_model(settings: Settings) -> ChatModel:
+    """The model ``settings`` name (prepared name or folder) with its adapter, device, format and
+    remote-code permission, loaded.
+
+    Raises:
+        ConfigError: an unknown or unprepared model, refused remote code, a bad device or adapter.
+    """
+    from kgrag.generation.models import load_chat_model
+    from kgrag.generation.prepare import resolve_model
+
+    return load_chat_model(
+        resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,
+        allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,
+    )  # fmt: skip
 
 
 def _citation(c: Citation, cited: bool) -> AnswerCitation:

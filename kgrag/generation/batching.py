@@ -228,9 +228,9 @@ class GenerationBatcher:
                 self._send(job, StreamEvent(0, "", "cancelled"))
 
     @staticmethod
-    def _send_many(items: Sequence[tuple[_Job, StreamEvent]]) -> None:
-        """Deliver events with one wake-up per event loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, StreamEvent]]] = {}
+    def _send_many(items: Sequence[tuple[_Job, StreamEvent | BaseException]]) -> None:
+        """Deliver events (or errors) with one wake-up per event loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, StreamEvent | BaseException]]] = {}
         for job, event in items:
             by_loop.setdefault(job.loop, []).append((job, event))
         for loop, group in by_loop.items():
@@ -240,14 +240,11 @@ class GenerationBatcher:
                 for job, _ in group:
                     job.request.cancelled.set()
 
-    @staticmethod
-    def _send(job: _Job, item: StreamEvent | BaseException) -> None:
-        try:
-            job.loop.call_soon_threadsafe(job.events.put_nowait, item)
-        except RuntimeError:  # the submitting loop is closed: nobody is listening any more
-            job.request.cancelled.set()
+    @classmethod
+    def _send(cls, job: _Job, item: StreamEvent | BaseException) -> None:
+        cls._send_many([(job, item)])
 
 
-def _deliver(group: Sequence[tuple[_Job, StreamEvent]]) -> None:
+def _deliver(group: Sequence[tuple[_Job, StreamEvent | BaseException]]) -> None:
     for job, event in group:
         job.events.put_nowait(event)
