@@ -55,6 +55,16 @@ class RetrievedFact:
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__slots__}
 
+    @classmethod
+    def from_row(cls, kg: KnowledgeGraph, row: int, lang: str, score: float = 0.0) -> RetrievedFact:
+        """Fact ``row`` of ``kg`` as the retriever gives it (relation label in ``lang``)."""
+        f = kg.fact(row)
+        return cls(
+            fact=row, head=f.head, head_name=kg.entity_name(int(kg.arrays["f_head"][row])), relation=f.relation,
+            relation_label=kg.vocab.get(f.relation).label(lang), tail=f.tail, tail_text=kg.fact_tail_text(row),
+            source=f.source, provenance=str(f.provenance), score=score, qualifier=f.qualifier,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class RetrievalResult:
@@ -223,19 +233,7 @@ class KGRetriever:
         chosen = _diversify(
             distinct, [int(kg.arrays["f_rel"][candidates[i].fact]) for i in distinct], top_k, has_intent
         )
-        out: list[RetrievedFact] = []
-        for idx in chosen:
-            c = candidates[idx]
-            f = kg.fact(c.fact)
-            out.append(
-                RetrievedFact(
-                    fact=c.fact, head=f.head, head_name=kg.entity_name(int(kg.arrays["f_head"][c.fact])),
-                    relation=f.relation, relation_label=kg.vocab.get(f.relation).label(lang), tail=f.tail,
-                    tail_text=kg.fact_tail_text(c.fact), source=f.source, provenance=str(f.provenance),
-                    score=float(fused[idx]), qualifier=f.qualifier,
-                )
-            )  # fmt: skip
-        return out
+        return [RetrievedFact.from_row(kg, candidates[i].fact, lang, float(fused[i])) for i in chosen]
 
 
 def _diversify(items: list[int], relations: list[int], top_k: int, has_intent: bool) -> list[int]:
