@@ -34,6 +34,7 @@ def _register() -> None:
     from kgrag.cli_model import register as register_model
     from kgrag.cli_search import search_cmd
     from kgrag.cli_serve import register as register_serve
+    from kgrag.cli_train import register as register_train
 
     app.add_typer(kg_app, name="kg")
     app.command("search")(search_cmd)
@@ -42,6 +43,7 @@ def _register() -> None:
     register_serve(app)
     register_model(app)
     register_kgqa(app)
+    register_train(app)
 
 
 _register()
