@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kgrag.config import get_settings
@@ -129,3 +130,151 @@ def retrieval_cmd(
         }
         write_json_atomic(out, payload)
         console.print(f"[green]wrote[/] {out}")
+
+
+def _split(value: str) -> list[str]:
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
+def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "group", echo: bool = False) -> Table:
+    table = Table(title=title)
+    for col in (first, "n", "accuracy", "open n", "recall", *(["echoed ✓"] if echo else [])):
+        table.add_column(col, justify="left" if col == first else "right", no_wrap=True)
+    for name, fig in figures.items():
+        recall = "" if fig["recall"] is None else f"{fig['recall']:.3f}"
+        open_n = str(fig["n_open"]) if fig["n_open"] else ""
+        echoed = [str(fig["echoed_correct"])] if echo else []
+        table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", open_n, recall, *echoed)
+    return table
+
+
+def _write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
+    import os
+    import tempfile
+
+    import orjson
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.writelines(orjson.dumps(r) + b"\n" for r in rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@eval_app.command("qa")
+def qa_cmd(
+    data: Path = typer.Option(..., "--data", help="KG-QA JSONL (`kgrag make-kgqa`): data/kgqa/default/chat/test.jsonl"),
+    model: str = typer.Option(None, "--model", "-m", help="model name or folder (default: KGRAG_MODEL)"),
+    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter folder (peft) on top of the model"),
+    rag: bool = typer.Option(False, "--rag/--no-rag", help="prompt with KG facts as the service does"),
+    kg: Path = typer.Option(None, "--kg", help="KG store the data was made from (default: KGRAG_STORE)"),
+    index: Path = typer.Option(None, "--index", "-i", help="vector index for --rag (default: none)"),
+    limit: int = typer.Option(None, "--limit", "-n", help="at most N questions per language, even across types"),
+    langs: str = typer.Option("zh,en", "--langs", help="languages, comma-separated: zh, en"),
+    types: str = typer.Option("choice,relation,pair", "--types", help="types, comma-separated: choice, relation, pair"),
+    relations: str = typer.Option(None, "--relations", help="only these relations, comma-separated (default: all)"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="questions per forward pass or generation batch"),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="answer length cap of open questions"),
+    repetition_penalty: float = typer.Option(1.1, "--repetition-penalty", help="as the service decodes"),
+    device: str = typer.Option("auto", "--device", "-d", help="auto, cpu, cuda or cuda:N"),
+    prompt_format: str = typer.Option(None, "--format", help="chatml, llama2, alpaca or baichuan (default: detect)"),
+    out: Path = typer.Option(None, "--out", "-o", help="write settings and figures (JSON) here, atomically"),
+    predictions: Path = typer.Option(None, "--predictions", help="write one JSON line per question here"),
+    seed: int = typer.Option(0, "--seed", help="seed of the --limit draw"),
+) -> None:
+    """Accuracy of a chat model on KG-QA questions: options by likelihood, open answers by the entities they name."""
+    from kgrag.errors import ConfigError
+    from kgrag.evaluation.retrieval import write_json_atomic
+    from kgrag.generation.answer import Answerer
+    from kgrag.generation.models import load_chat_model
+    from kgrag.generation.prepare import resolve_model
+    from kgrag.kg.store import load_store
+    from kgrag.kgqa.evaluate import evaluate_qa, select_questions
+    from kgrag.kgqa.gold import GoldExtractor, check_made_from
+    from kgrag.kgqa.records import read_examples
+
+    settings = get_settings()
+    store = kg or settings.store
+    if index is not None and not rag:
+        raise ConfigError(f"index: --index {index} is used only with --rag (closed-book prompts retrieve nothing)")
+    if batch_size < 1 or max_new_tokens < 1:
+        raise ConfigError(f"batch_size and max_new_tokens must be at least 1; got {batch_size} and {max_new_tokens}")
+    console = _console()
+    t0 = time.perf_counter()
+    examples = read_examples(data)
+    rel_list = None if relations is None else _split(relations)
+    questions, skipped = select_questions(
+        examples, langs=_split(langs), types=_split(types), relations=rel_list, limit=limit, seed=seed
+    )
+    retriever = golds = None
+    if rag:
+        import torch
+
+        from kgrag.retrieval.retriever import KGRetriever
+
+        on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        retriever = KGRetriever.load(store, index, device="cuda" if on_gpu else "cpu")
+    if any(q.type != "choice" for q in questions):
+        graph = retriever.kg if retriever is not None else load_store(store)
+        check_made_from(data, graph)
+        golds = GoldExtractor(graph)
+        golds.names  # noqa: B018 - built now, so that loading is not counted as scoring time
+    model_path = resolve_model(model or settings.model, settings.model_dir)
+    chat = load_chat_model(
+        model_path, device=device, adapter=adapter, allow_remote_code=settings.allow_remote_code,
+        prompt_format=prompt_format or settings.prompt_format, name=model or settings.model,
+    )  # fmt: skip
+    answerer = None
+    if retriever is not None:
+        answerer = Answerer(
+            retriever, chat, top_k=settings.top_k, max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty
+        )
+    load_s = time.perf_counter() - t0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = evaluate_qa(
+            chat, questions, golds=golds, answerer=answerer, batch_size=batch_size, max_new_tokens=max_new_tokens,
+            repetition_penalty=repetition_penalty, progress=progress,
+        )  # fmt: skip
+    skipped = dict(Counter(skipped) + Counter(report.skipped))
+    figures = report.figures()
+    n = len(report.outcomes)
+    mode = "with retrieval" if rag else "closed-book"
+    cells = {"all": figures["overall"], **figures["by_lang"], **figures["by_type"], **figures["by_lang_type"]}
+    name = f"{chat.name} + {adapter}" if adapter else chat.name
+    console.print(_qa_table(f"{name}, {mode}: {n} questions ({data})", cells, echo=rag))
+    console.print(_qa_table("by relation", figures["by_relation"], first="relation", echo=rag))
+    if rag:
+        console.print("echoed ✓: correct open answers that repeat lines of the prompt's facts block")
+    if skipped:
+        console.print(
+            "not scored (records of the data within --langs/--relations): "
+            + "; ".join(f"{v:,} {k}" for k, v in skipped.items())
+        )
+    speed = n / report.seconds if report.seconds > 0 else 0.0
+    console.print(f"{n} questions in {report.seconds:.1f} s ({speed:.2f}/s) after {load_s:.1f} s of loading")
+    if out is not None:
+        config = {
+            "model": chat.name, "model_path": str(model_path), "adapter": None if adapter is None else str(adapter),
+            "rag": rag, "kg": str(store), "index": None if index is None else str(index), "data": str(data),
+            "limit": limit, "langs": _split(langs), "types": _split(types), "relations": rel_list, "seed": seed,
+            "batch_size": batch_size, "max_new_tokens": max_new_tokens, "repetition_penalty": repetition_penalty,
+            "device": chat.device, "prompt_format": chat.prompt_format, "top_k": settings.top_k if rag else None,
+            "n": n, "seconds": round(report.seconds, 2), "questions_per_s": round(speed, 3), "load_s": round(load_s, 2),
+        }  # fmt: skip
+        write_json_atomic(out, {"settings": config, "figures": figures, "skipped": skipped})
+        console.print(f"[green]wrote[/] {out}")
+    if predictions is not None:
+        _write_jsonl_atomic(predictions, [o.as_dict() for o in report.outcomes])
+        console.print(f"[green]wrote[/] {predictions}")
