@@ -1,8 +1,13 @@
 """How well a chat model answers held-out KG-QA records, closed-book or with the service's retrieval.
 
 * ``choice`` records are scored by likelihood, not by parsing generated text: each option is
-  scored as the answer to the prompt (mean log-probability per option token), and the best
-  option must be the right one. The options of many questions go through the model in one
+  scored as the answer to the prompt, calibrated by its likelihood as the answer to a content-free
+  prompt ("Answer:" / "答案："), and the best option must be the right one. The calibration is
+  the domain-conditional PMI of Holtzman et al. 2021 ("Surface form competition"): without it a
+  common option (a frequent symptom among the distractors) beats the specific right one on its
+  own likelihood, and an uncalibrated score fell *below* chance on the H100 run (BENCHMARKS.md).
+  Both scores are kept per question (``option_scores`` calibrated, ``raw_scores`` mean
+  log-probability per token). The options of many questions go through the model in one
   left-padded forward pass.
 * ``relation`` and ``pair`` records are answered by greedy generation in batches of similar
   prompt length and matched against their gold items (:mod:`kgrag.kgqa.gold`).
@@ -21,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import random
 import time
 from collections import Counter
@@ -29,22 +33,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from kgrag.errors import ConfigError
 from kgrag.generation.answer import Answerer
 from kgrag.generation.models import HFChatModel
-from kgrag.generation.types import GenerationConfig, GenerationRequest, Message
+from kgrag.generation.types import GenerationConfig, Message
 from kgrag.kgqa.generator import valid_relations
 from kgrag.kgqa.gold import SKIP_NO_GOLD, Gold, GoldExtractor, score_open, skip_reason
 from kgrag.kgqa.records import DataError, Example
+from kgrag.kgqa.scoring import Progress, calibrated_scores, generate_answers
 from kgrag.kgqa.templates import LANGS
 
 SCORED_TYPES = ("choice", "relation", "pair")
-#: Called as (stage, done, total) while a stage runs.
-Progress = Callable[[str, int, int], None]
-_LOGIT_ELEMENTS = 1 << 27  # log-softmax over this many logits at a time (512 MiB in float32)
-_SCORE_TOKENS = 1 << 17  # padded tokens per forward pass when scoring options
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +54,9 @@ class QAOutcome:
         id, lang, type, relation, question: the record's.
         prompt_tokens: tokens of the prompt the model saw (generation prompt included).
         correct: the best option is the right one (choice); a gold item is named (open).
-        answer_index, predicted, option_scores: a choice question's right option, best option and
-            each option's mean log-probability per token.
+        answer_index, predicted, option_scores, raw_scores: a choice question's right option, best
+            option, each option's calibrated score (the module's description) and its mean
+            log-probability per token (uncalibrated).
         prediction, gold, found, recall: an open question's generated answer, gold items (each as
             its accepted forms), which of them it names, and the fraction it names.
         echoed: with retrieval, the answer repeats lines of the prompt's facts block ("— 病因 —"),
@@ -73,6 +73,7 @@ class QAOutcome:
     answer_index: int = -1
     predicted: int = -1
     option_scores: tuple[float, ...] = ()
+    raw_scores: tuple[float, ...] = ()
     prediction: str = ""
     gold: tuple[tuple[str, ...], ...] = ()
     found: tuple[bool, ...] = ()
@@ -88,7 +89,12 @@ class QAOutcome:
         """The outcome as one JSON object (a line of ``--predictions``)."""
         out = {k: getattr(self, k) for k in ("id", "lang", "type", "relation", "question", "prompt_tokens")}
         if self.type == "choice":
-            out |= {"option_scores": self.option_scores, "predicted": self.predicted, "gold": self.answer_index}
+            out |= {
+                "option_scores": self.option_scores,
+                "raw_scores": self.raw_scores,
+                "predicted": self.predicted,
+                "gold": self.answer_index,
+            }
         else:
             out |= {k: getattr(self, k) for k in ("prediction", "gold", "found", "recall", "echoed")}
         return {**out, "correct": self.correct}
@@ -133,7 +139,13 @@ def _cell(outs: Sequence[QAOutcome]) -> dict[str, Any]:
         "n_open": len(recalls),
         "recall": round(sum(recalls) / len(recalls), 4) if recalls else None,
         "echoed_correct": sum(o.correct and o.echoed for o in outs),
+        # choice questions right by the uncalibrated score (mean log-probability per token)
+        "raw_choice_correct": sum(bool(o.raw_scores) and _argmax(o.raw_scores) == o.answer_index for o in outs),
     }
+
+
+def _argmax(values: Sequence[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
 
 
 # -- choosing the questions --------------------------------------------------------------------
@@ -222,108 +234,6 @@ def select_questions(
     return [e for _, e in scored], dict(skipped)
 
 
-# -- scoring -----------------------------------------------------------------------------------
-def _forward_options(lm: Any) -> tuple[bool, bool]:
-    """Whether the causal LM takes ``logits_to_keep`` and ``position_ids`` (remote code may not)."""
-    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
-    params = inspect.signature(base.forward).parameters
-    return "logits_to_keep" in params, "position_ids" in params
-
-
-@torch.inference_mode()
-def _score_batch(model: HFChatModel, seqs: Sequence[tuple[list[int], list[int]]]) -> list[float]:
-    """Mean log-probability per token of each continuation after its prompt, in one forward pass:
-    left padding puts every continuation at the end, so only the last logits are computed."""
-    width, k = max(len(p) + len(c) for p, c in seqs), max(len(c) for _, c in seqs)
-    tok = model.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    ids = torch.full((len(seqs), width), int(pad or 0), dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    cont = torch.zeros((len(seqs), k), dtype=torch.bool)
-    for row, (p, c) in enumerate(seqs):
-        ids[row, width - len(p) - len(c) :] = torch.tensor(p + c, dtype=torch.long)
-        mask[row, width - len(p) - len(c) :] = 1
-        cont[row, k - len(c) :] = True
-    ids, mask, cont = ids.to(model.device), mask.to(model.device), cont.to(model.device)
-    keep_logits, takes_positions = _forward_options(model.model)
-    extra: dict[str, Any] = {"logits_to_keep": k + 1} if keep_logits else {}
-    if takes_positions:
-        extra["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model.model(input_ids=ids, attention_mask=mask, use_cache=False, **extra).logits[:, -(k + 1) : -1]
-    targets = ids[:, -k:]
-    logprobs = torch.empty((len(seqs), k), dtype=torch.float32, device=logits.device)
-    step = max(1, _LOGIT_ELEMENTS // (k * logits.shape[-1]))
-    for s in range(0, len(seqs), step):
-        chunk = logits[s : s + step].float()
-        picked = chunk.gather(-1, targets[s : s + step, :, None]).squeeze(-1)
-        logprobs[s : s + step] = picked - torch.logsumexp(chunk, dim=-1)
-    means = (logprobs * cont).sum(-1) / cont.sum(-1)
-    return [float(x) for x in means.tolist()]
-
-
-def score_options(
-    model: HFChatModel,
-    prompts: Sequence[list[int]],
-    options: Sequence[Sequence[str]],
-    *,
-    batch_size: int = 64,
-    progress: Progress | None = None,
-) -> list[list[float]]:
-    """Each option's mean log-probability per token as the answer to its prompt.
-
-    Args:
-        model: the chat model (a peft-wrapped one too).
-        prompts: prompt token ids per question (:meth:`HFChatModel.encode`, generation prompt included).
-        options: the options of each question.
-        batch_size: questions per forward pass (all their options go together; split further when
-            their padded tokens pass 131,072).
-        progress: called as ("scoring options", done, total) after each batch.
-
-    Returns:
-        Per question, one score per option (higher is likelier).
-    """
-    flat = [o for opts in options for o in opts]
-    encoded = iter(model.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else [])
-    conts = [[list(next(encoded)) for _ in opts] for opts in options]
-    order = sorted(range(len(prompts)), key=lambda q: len(prompts[q]) + max(map(len, conts[q]), default=0))
-    scores: list[list[float]] = [[] for _ in prompts]
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        seqs = [(prompts[q], c) for q in batch for c in conts[q]]
-        rows = max(1, _SCORE_TOKENS // max(len(p) + len(c) for p, c in seqs))  # long RAG prompts: split
-        flat_scores = iter([x for r in range(0, len(seqs), rows) for x in _score_batch(model, seqs[r : r + rows])])
-        for q in batch:
-            scores[q] = [next(flat_scores) for _ in conts[q]]
-        if progress is not None:
-            progress("scoring options", min(start + batch_size, len(order)), len(order))
-    return scores
-
-
-def generate_answers(
-    model: HFChatModel,
-    prompts: Sequence[Sequence[Message]],
-    config: GenerationConfig,
-    *,
-    lengths: Sequence[int] | None = None,
-    batch_size: int = 64,
-    progress: Progress | None = None,
-) -> list[str]:
-    """The model's answers to ``prompts``, generated ``batch_size`` at a time, prompts of similar
-    length together (``lengths``: their token counts, to sort by)."""
-    order = sorted(range(len(prompts)), key=lambda i: lengths[i] if lengths is not None else 0)
-    texts: list[str] = [""] * len(prompts)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        pieces: list[list[str]] = [[] for _ in batch]
-        for event in model.stream_batch([GenerationRequest(prompts[i], config) for i in batch]):
-            pieces[event.index].append(event.text)
-        for i, parts in zip(batch, pieces, strict=True):
-            texts[i] = "".join(parts).strip()
-        if progress is not None:
-            progress("generating answers", min(start + batch_size, len(order)), len(order))
-    return texts
-
-
 def _prompts(
     examples: Sequence[Example], answerer: Answerer | None, config: GenerationConfig, progress: Progress | None
 ) -> tuple[list[tuple[Message, ...]], list[tuple[str, ...]]]:
@@ -391,10 +301,11 @@ def evaluate_qa(
     ids = [model.encode(m) for m in messages]
     n = len(choice)
     outcomes: list[tuple[int, QAOutcome]] = []
-    scores = score_options(model, ids[:n], [e.options for _, e in choice], batch_size=batch_size, progress=progress)
-    for (pos, ex), prompt, s in zip(choice, ids[:n], scores, strict=True):
+    for (pos, ex), prompt, s, raw in zip(
+        choice, ids[:n], *calibrated_scores(model, [e for _, e in choice], ids[:n], batch_size, progress), strict=True
+    ):
         best = max(range(len(s)), key=s.__getitem__)
-        fields = dict(answer_index=ex.answer_index, predicted=best, option_scores=tuple(s))
+        fields = dict(answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), raw_scores=tuple(raw))
         outcomes.append((pos, QAOutcome.of(ex, len(prompt), best == ex.answer_index, **fields)))
     lengths = [len(p) for p in ids[n:]]
     texts = generate_answers(model, messages[n:], config, lengths=lengths, batch_size=batch_size, progress=progress)

@@ -21,8 +21,8 @@ from kgrag.generation.types import Message
 from kgrag.kg.builder import KGBuilder
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kg.store import load_store, write_store
-from kgrag.kgqa import evaluate
-from kgrag.kgqa.evaluate import evaluate_qa, score_options, select_questions
+from kgrag.kgqa import scoring
+from kgrag.kgqa.evaluate import evaluate_qa, select_questions
 from kgrag.kgqa.formats import CONVERTERS, QARecord
 from kgrag.kgqa.generator import KGQAGenerator
 from kgrag.kgqa.gold import (
@@ -36,6 +36,7 @@ from kgrag.kgqa.gold import (
     score_open,
 )
 from kgrag.kgqa.records import DataError, Example, read_examples
+from kgrag.kgqa.scoring import score_options
 
 runner = CliRunner()
 TEST_MODEL = "smollm2-135m-instruct"  # tests/conftest.py's small_chat_model
@@ -223,7 +224,7 @@ def test_batched_option_scores_equal_one_at_a_time(
 ) -> None:
     scores = _check_batched_equals_alone(small_chat_model)
     assert max(range(3), key=scores[0].__getitem__) == 0  # Paris
-    monkeypatch.setattr(evaluate, "_SCORE_TOKENS", 1)  # a batch too long for one pass is split, same scores
+    monkeypatch.setattr(scoring, "_SCORE_TOKENS", 1)  # a batch too long for one pass is split, same scores
     prompts = [small_chat_model.encode([Message("user", q)]) for q, _ in QUESTIONS]
     split = score_options(small_chat_model, prompts, [o for _, o in QUESTIONS], batch_size=8)
     assert sum(split, []) == pytest.approx(sum(scores, []), abs=1e-4)
@@ -242,7 +243,23 @@ def test_choice_questions_are_scored_by_the_likeliest_option(small_chat_model: H
         "n_open": 0,
         "recall": None,
         "echoed_correct": 0,
+        "raw_choice_correct": int(max(range(3), key=outcome.raw_scores.__getitem__) == 0),
     }
+
+
+def test_option_scores_are_calibrated_by_a_content_free_prompt(small_chat_model: HFChatModel, tmp_path: Path) -> None:
+    """score = log P(option | question) − log P(option | "Answer:"), summed over the option's tokens:
+    an option that is likely whatever the question is gains nothing from being likely."""
+    line = {**_line("choice", "en", 0), "options": ["Paris", "a blue whale", "42"], "answer_index": 0}
+    line["conversation"][0]["content"] = "What is the capital of France?"
+    (ex,) = read_examples(_write(tmp_path / "c.jsonl", [line]))
+    prompt = small_chat_model.encode([Message("user", ex.question)])
+    pmi, raw = scoring.calibrated_scores(small_chat_model, [ex], [prompt], batch_size=4)
+    neutral = small_chat_model.encode([Message("user", scoring.NEUTRAL_PROMPT["en"])])
+    (base,) = score_options(small_chat_model, [neutral], [ex.options])
+    sizes = [len(small_chat_model.tokenizer.encode(o, add_special_tokens=False)) for o in ex.options]
+    assert raw[0] == pytest.approx(score_options(small_chat_model, [prompt], [ex.options])[0], abs=1e-5)
+    assert pmi[0] == pytest.approx([(r - b) * n for r, b, n in zip(raw[0], base, sizes, strict=True)], abs=1e-4)
 
 
 @pytest.mark.slow

@@ -1,0 +1,147 @@
+"""Scoring a chat model's answers: options by likelihood (calibrated), open questions by batched generation.
+
+The likelihood of many questions' options goes through the model in one left-padded forward pass
+that computes only the last logits; see :mod:`kgrag.kgqa.evaluate` for how the scores are used.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from kgrag.generation.models import HFChatModel
+from kgrag.generation.types import GenerationConfig, GenerationRequest, Message
+from kgrag.kgqa.records import Example
+
+#: Called as (stage, done, total) while a stage runs.
+Progress = Callable[[str, int, int], None]
+_LOGIT_ELEMENTS = 1 << 27  # log-softmax over this many logits at a time (512 MiB in float32)
+_SCORE_TOKENS = 1 << 17  # padded tokens per forward pass when scoring options
+
+
+def _forward_options(lm: Any) -> tuple[bool, bool]:
+    """Whether the causal LM takes ``logits_to_keep`` and ``position_ids`` (remote code may not)."""
+    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+    params = inspect.signature(base.forward).parameters
+    return "logits_to_keep" in params, "position_ids" in params
+
+
+@torch.inference_mode()
+def _score_batch(model: HFChatModel, seqs: Sequence[tuple[list[int], list[int]]]) -> list[float]:
+    """Mean log-probability per token of each continuation after its prompt, in one forward pass:
+    left padding puts every continuation at the end, so only the last logits are computed."""
+    width, k = max(len(p) + len(c) for p, c in seqs), max(len(c) for _, c in seqs)
+    tok = model.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    ids = torch.full((len(seqs), width), int(pad or 0), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    cont = torch.zeros((len(seqs), k), dtype=torch.bool)
+    for row, (p, c) in enumerate(seqs):
+        ids[row, width - len(p) - len(c) :] = torch.tensor(p + c, dtype=torch.long)
+        mask[row, width - len(p) - len(c) :] = 1
+        cont[row, k - len(c) :] = True
+    ids, mask, cont = ids.to(model.device), mask.to(model.device), cont.to(model.device)
+    keep_logits, takes_positions = _forward_options(model.model)
+    extra: dict[str, Any] = {"logits_to_keep": k + 1} if keep_logits else {}
+    if takes_positions:
+        extra["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model.model(input_ids=ids, attention_mask=mask, use_cache=False, **extra).logits[:, -(k + 1) : -1]
+    targets = ids[:, -k:]
+    logprobs = torch.empty((len(seqs), k), dtype=torch.float32, device=logits.device)
+    step = max(1, _LOGIT_ELEMENTS // (k * logits.shape[-1]))
+    for s in range(0, len(seqs), step):
+        chunk = logits[s : s + step].float()
+        picked = chunk.gather(-1, targets[s : s + step, :, None]).squeeze(-1)
+        logprobs[s : s + step] = picked - torch.logsumexp(chunk, dim=-1)
+    means = (logprobs * cont).sum(-1) / cont.sum(-1)
+    return [float(x) for x in means.tolist()]
+
+
+def score_options(
+    model: HFChatModel,
+    prompts: Sequence[list[int]],
+    options: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> list[list[float]]:
+    """Each option's mean log-probability per token as the answer to its prompt.
+
+    Args:
+        model: the chat model (a peft-wrapped one too).
+        prompts: prompt token ids per question (:meth:`HFChatModel.encode`, generation prompt included).
+        options: the options of each question.
+        batch_size: questions per forward pass (all their options go together; split further when
+            their padded tokens pass 131,072).
+        progress: called as ("scoring options", done, total) after each batch.
+
+    Returns:
+        Per question, one score per option (higher is likelier).
+    """
+    flat = [o for opts in options for o in opts]
+    encoded = iter(model.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else [])
+    conts = [[list(next(encoded)) for _ in opts] for opts in options]
+    order = sorted(range(len(prompts)), key=lambda q: len(prompts[q]) + max(map(len, conts[q]), default=0))
+    scores: list[list[float]] = [[] for _ in prompts]
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        seqs = [(prompts[q], c) for q in batch for c in conts[q]]
+        rows = max(1, _SCORE_TOKENS // max(len(p) + len(c) for p, c in seqs))  # long RAG prompts: split
+        flat_scores = iter([x for r in range(0, len(seqs), rows) for x in _score_batch(model, seqs[r : r + rows])])
+        for q in batch:
+            scores[q] = [next(flat_scores) for _ in conts[q]]
+        if progress is not None:
+            progress("scoring options", min(start + batch_size, len(order)), len(order))
+    return scores
+
+
+#: The content-free prompt each option is also scored after, per question language.
+NEUTRAL_PROMPT = {"zh": "答案：", "en": "Answer:"}
+
+
+def calibrated_scores(
+    model: HFChatModel,
+    examples: Sequence[Example],
+    prompts: Sequence[list[int]],
+    batch_size: int,
+    progress: Progress | None = None,
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Per choice question, each option's calibrated score — log P(option | prompt) − log P(option |
+    content-free prompt), summed over the option's tokens — and its raw mean log-probability per token."""
+    options = [e.options for e in examples]
+    raw = score_options(model, prompts, options, batch_size=batch_size, progress=progress)
+    neutral = {lang: model.encode([Message("user", text)]) for lang, text in NEUTRAL_PROMPT.items()}
+    base = score_options(model, [neutral.get(e.lang, neutral["en"]) for e in examples], options,
+                         batch_size=batch_size)  # fmt: skip
+    flat = [o for opts in options for o in opts]
+    sizes = iter(len(t) for t in (model.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []))
+    pmi = [[(r - b) * next(sizes) for r, b in zip(rs, bs, strict=True)] for rs, bs in zip(raw, base, strict=True)]
+    return pmi, raw
+
+
+def generate_answers(
+    model: HFChatModel,
+    prompts: Sequence[Sequence[Message]],
+    config: GenerationConfig,
+    *,
+    lengths: Sequence[int] | None = None,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> list[str]:
+    """The model's answers to ``prompts``, generated ``batch_size`` at a time, prompts of similar
+    length together (``lengths``: their token counts, to sort by)."""
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i] if lengths is not None else 0)
+    texts: list[str] = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        pieces: list[list[str]] = [[] for _ in batch]
+        for event in model.stream_batch([GenerationRequest(prompts[i], config) for i in batch]):
+            pieces[event.index].append(event.text)
+        for i, parts in zip(batch, pieces, strict=True):
+            texts[i] = "".join(parts).strip()
+        if progress is not None:
+            progress("generating answers", min(start + batch_size, len(order)), len(order))
+    return texts
