@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,7 +182,7 @@ def iter_examples(path: str | Path) -> Iterator[Example]:
             yield Example(id=rid, messages=tuple(messages), path=str(p), line=n, **_meta(obj, p, n))
 
 
-def read_examples(paths: str | Path | list[str | Path], *, limit: int | None = None) -> list[Example]:
+def read_examples(paths: str | Path | Sequence[str | Path], *, limit: int | None = None) -> list[Example]:
     """All examples of one or more files (the first ``limit`` of them in all, when given).
 
     Raises:
