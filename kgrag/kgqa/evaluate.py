@@ -1,14 +1,12 @@
 """How well a chat model answers held-out KG-QA records, closed-book or with the service's retrieval.
 
-* ``choice`` records are scored by likelihood, not by parsing generated text: each option is
-  scored as the answer to the prompt, calibrated by its likelihood as the answer to a content-free
-  prompt ("Answer:" / "答案："), and the best option must be the right one. The calibration is
-  the domain-conditional PMI of Holtzman et al. 2021 ("Surface form competition"): without it a
-  common option (a frequent symptom among the distractors) beats the specific right one on its
-  own likelihood, and an uncalibrated score fell *below* chance on the H100 run (BENCHMARKS.md).
-  Both scores are kept per question (``option_scores`` calibrated, ``raw_scores`` mean
-  log-probability per token). The options of many questions go through the model in one
-  left-padded forward pass.
+* ``choice`` records are scored by likelihood, not by parsing generated text: each option by the
+  log-likelihood of "答案是C" / "The answer is C" (its letter, as the question lists it), and the
+  best option must be the right one. The option text's own mean log-probability per token is kept
+  per question (``raw_scores``) and counted per cell (``raw_choice_correct``) for comparison: with
+  the options in the prompt it measures mostly how easy an option is to copy, and fell below
+  chance on the H100 run (BENCHMARKS.md). The options of many questions go through the model in
+  one left-padded forward pass.
 * ``relation`` and ``pair`` records are answered by greedy generation in batches of similar
   prompt length and matched against their gold items (:mod:`kgrag.kgqa.gold`).
 * ``description`` records (and yes/no ``contagious`` ones) are counted as skipped.
@@ -40,7 +38,7 @@ from kgrag.generation.types import GenerationConfig, Message
 from kgrag.kgqa.generator import valid_relations
 from kgrag.kgqa.gold import SKIP_NO_GOLD, Gold, GoldExtractor, score_open, skip_reason
 from kgrag.kgqa.records import DataError, Example
-from kgrag.kgqa.scoring import Progress, calibrated_scores, generate_answers
+from kgrag.kgqa.scoring import Progress, choice_scores, generate_answers
 from kgrag.kgqa.templates import LANGS
 
 SCORED_TYPES = ("choice", "relation", "pair")
@@ -55,8 +53,8 @@ class QAOutcome:
         prompt_tokens: tokens of the prompt the model saw (generation prompt included).
         correct: the best option is the right one (choice); a gold item is named (open).
         answer_index, predicted, option_scores, raw_scores: a choice question's right option, best
-            option, each option's calibrated score (the module's description) and its mean
-            log-probability per token (uncalibrated).
+            option, each option's score (its letter's log-likelihood, the module's description) and
+            its text's mean log-probability per token.
         prediction, gold, found, recall: an open question's generated answer, gold items (each as
             its accepted forms), which of them it names, and the fraction it names.
         echoed: with retrieval, the answer repeats lines of the prompt's facts block ("— 病因 —"),
@@ -302,7 +300,7 @@ def evaluate_qa(
     n = len(choice)
     outcomes: list[tuple[int, QAOutcome]] = []
     for (pos, ex), prompt, s, raw in zip(
-        choice, ids[:n], *calibrated_scores(model, [e for _, e in choice], ids[:n], batch_size, progress), strict=True
+        choice, ids[:n], *choice_scores(model, [e for _, e in choice], ids[:n], batch_size, progress), strict=True
     ):
         best = max(range(len(s)), key=s.__getitem__)
         fields = dict(answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), raw_scores=tuple(raw))

@@ -98,28 +98,36 @@ def score_options(
     return scores
 
 
-#: The content-free prompt each option is also scored after, per question language.
-NEUTRAL_PROMPT = {"zh": "答案：", "en": "Answer:"}
+#: How an answer to a multiple-choice question begins (the KG-QA answers' own wording): each
+#: option is scored as this lead followed by the option's letter.
+ANSWER_LEAD = {"zh": "答案是", "en": "The answer is "}
+LETTERS = "ABCDEFGHIJ"
 
 
-def calibrated_scores(
+def choice_scores(
     model: HFChatModel,
     examples: Sequence[Example],
     prompts: Sequence[list[int]],
     batch_size: int,
     progress: Progress | None = None,
 ) -> tuple[list[list[float]], list[list[float]]]:
-    """Per choice question, each option's calibrated score — log P(option | prompt) − log P(option |
-    content-free prompt), summed over the option's tokens — and its raw mean log-probability per token."""
-    options = [e.options for e in examples]
-    raw = score_options(model, prompts, options, batch_size=batch_size, progress=progress)
-    neutral = {lang: model.encode([Message("user", text)]) for lang, text in NEUTRAL_PROMPT.items()}
-    base = score_options(model, [neutral.get(e.lang, neutral["en"]) for e in examples], options,
-                         batch_size=batch_size)  # fmt: skip
-    flat = [o for opts in options for o in opts]
+    """Per choice question: each option's score — the log-likelihood of "答案是C" / "The answer is C"
+    (the option's letter; the question lists the options by letter) — and, for reference, the
+    mean log-probability per token of the option's own text as the answer.
+
+    Why the letter: the options are in the prompt, so an option's text is scored mostly by how easy
+    it is to copy once begun; the mean per token then favours long options, whatever the question
+    (on the H100 run that scorer fell below chance, BENCHMARKS.md). A letter is one token for every
+    option, so options compete on the model's choice alone.
+    """
+    leads = [[ANSWER_LEAD.get(e.lang, ANSWER_LEAD["en"]) + LETTERS[i] for i in range(len(e.options))]
+             for e in examples]  # fmt: skip
+    means = score_options(model, prompts, leads, batch_size=batch_size, progress=progress)
+    flat = [c for cs in leads for c in cs]
     sizes = iter(len(t) for t in (model.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []))
-    pmi = [[(r - b) * next(sizes) for r, b in zip(rs, bs, strict=True)] for rs, bs in zip(raw, base, strict=True)]
-    return pmi, raw
+    letter = [[m * next(sizes) for m in ms] for ms in means]
+    raw = score_options(model, prompts, [e.options for e in examples], batch_size=batch_size)
+    return letter, raw
 
 
 def generate_answers(

@@ -247,19 +247,19 @@ def test_choice_questions_are_scored_by_the_likeliest_option(small_chat_model: H
     }
 
 
-def test_option_scores_are_calibrated_by_a_content_free_prompt(small_chat_model: HFChatModel, tmp_path: Path) -> None:
-    """score = log P(option | question) − log P(option | "Answer:"), summed over the option's tokens:
-    an option that is likely whatever the question is gains nothing from being likely."""
+def test_options_are_scored_by_their_letter(small_chat_model: HFChatModel, tmp_path: Path) -> None:
+    """An option's score is the log-likelihood of "The answer is B" (one letter per option, so a
+    long option copied from the prompt gains nothing); the text's mean log-probability is kept."""
     line = {**_line("choice", "en", 0), "options": ["Paris", "a blue whale", "42"], "answer_index": 0}
-    line["conversation"][0]["content"] = "What is the capital of France?"
+    line["conversation"][0]["content"] = "What is the capital of France?\nA. Paris\nB. a blue whale\nC. 42"
     (ex,) = read_examples(_write(tmp_path / "c.jsonl", [line]))
     prompt = small_chat_model.encode([Message("user", ex.question)])
-    pmi, raw = scoring.calibrated_scores(small_chat_model, [ex], [prompt], batch_size=4)
-    neutral = small_chat_model.encode([Message("user", scoring.NEUTRAL_PROMPT["en"])])
-    (base,) = score_options(small_chat_model, [neutral], [ex.options])
-    sizes = [len(small_chat_model.tokenizer.encode(o, add_special_tokens=False)) for o in ex.options]
+    letters, raw = scoring.choice_scores(small_chat_model, [ex], [prompt], batch_size=4)
+    leads = ["The answer is A", "The answer is B", "The answer is C"]
+    (means,) = score_options(small_chat_model, [prompt], [leads])
+    sizes = [len(small_chat_model.tokenizer.encode(t, add_special_tokens=False)) for t in leads]
+    assert letters[0] == pytest.approx([m * n for m, n in zip(means, sizes, strict=True)], abs=1e-4)
     assert raw[0] == pytest.approx(score_options(small_chat_model, [prompt], [ex.options])[0], abs=1e-5)
-    assert pmi[0] == pytest.approx([(r - b) * n for r, b, n in zip(raw[0], base, sizes, strict=True)], abs=1e-4)
 
 
 @pytest.mark.slow
