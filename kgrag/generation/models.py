@@ -197,6 +197,11 @@ class HFChatModel:
         name: the model's name.
         max_context: tokens of prompt + answer; default: from the model config (capped at 32768).
         adapter: the LoRA adapter folder applied, if any (informative).
+
+    Attributes:
+        pad_id: the token that pads batches (the tokenizer's pad token, else its end token).
+        keeps_last_logits, takes_positions: whether the model's forward takes ``logits_to_keep``
+            and ``position_ids`` (remote-code models may take neither).
     """
 
     def __init__(
@@ -221,10 +226,10 @@ class HFChatModel:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         # remote-code models (Baichuan) may take neither of these
         params = inspect.signature(base.forward).parameters
-        self._keep_last_logits = "logits_to_keep" in params
-        self._takes_positions = "position_ids" in params
+        self.keeps_last_logits = "logits_to_keep" in params
+        self.takes_positions = "position_ids" in params
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self._pad_id = int(pad or 0)
+        self.pad_id = int(pad or 0)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes, without special tokens."""
@@ -343,15 +348,15 @@ class HFChatModel:
     @torch.inference_mode()
     def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, _BatchState]:
         width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self._pad_id, dtype=torch.long)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
         for row, p in enumerate(prompts):
             ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
             mask[row, width - len(p) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        extra: dict[str, Any] = {"logits_to_keep": 1} if self._keep_last_logits else {}
-        if self._takes_positions:
+        extra: dict[str, Any] = {"logits_to_keep": 1} if self.keeps_last_logits else {}
+        if self.takes_positions:
             extra["position_ids"] = positions
         out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **extra)
         return out.logits[:, -1, :].float(), _BatchState(out.past_key_values, mask, positions[:, -1] + 1)
@@ -360,7 +365,7 @@ class HFChatModel:
     def _decode_step(self, tokens: list[int], state: _BatchState) -> torch.Tensor:
         ids = torch.tensor(tokens, dtype=torch.long, device=self.device)[:, None]
         state.mask = torch.cat([state.mask, state.mask.new_ones((len(tokens), 1))], dim=-1)
-        extra = {"position_ids": state.next_position[:, None]} if self._takes_positions else {}
+        extra = {"position_ids": state.next_position[:, None]} if self.takes_positions else {}
         out = self.model(input_ids=ids, attention_mask=state.mask, past_key_values=state.cache, use_cache=True, **extra)
         state.cache = out.past_key_values
         state.next_position = state.next_position + 1

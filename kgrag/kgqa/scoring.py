@@ -6,7 +6,6 @@ that computes only the last logits; see :mod:`kgrag.kgqa.evaluate` for how the s
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,21 +21,12 @@ _LOGIT_ELEMENTS = 1 << 27  # log-softmax over this many logits at a time (512 Mi
 _SCORE_TOKENS = 1 << 17  # padded tokens per forward pass when scoring options
 
 
-def _forward_options(lm: Any) -> tuple[bool, bool]:
-    """Whether the causal LM takes ``logits_to_keep`` and ``position_ids`` (remote code may not)."""
-    base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm
-    params = inspect.signature(base.forward).parameters
-    return "logits_to_keep" in params, "position_ids" in params
-
-
 @torch.inference_mode()
 def _score_batch(model: HFChatModel, seqs: Sequence[tuple[list[int], list[int]]]) -> list[float]:
     """Mean log-probability per token of each continuation after its prompt, in one forward pass:
     left padding puts every continuation at the end, so only the last logits are computed."""
     width, k = max(len(p) + len(c) for p, c in seqs), max(len(c) for _, c in seqs)
-    tok = model.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    ids = torch.full((len(seqs), width), int(pad or 0), dtype=torch.long)
+    ids = torch.full((len(seqs), width), model.pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     cont = torch.zeros((len(seqs), k), dtype=torch.bool)
     for row, (p, c) in enumerate(seqs):
@@ -44,9 +34,8 @@ def _score_batch(model: HFChatModel, seqs: Sequence[tuple[list[int], list[int]]]
         mask[row, width - len(p) - len(c) :] = 1
         cont[row, k - len(c) :] = True
     ids, mask, cont = ids.to(model.device), mask.to(model.device), cont.to(model.device)
-    keep_logits, takes_positions = _forward_options(model.model)
-    extra: dict[str, Any] = {"logits_to_keep": k + 1} if keep_logits else {}
-    if takes_positions:
+    extra: dict[str, Any] = {"logits_to_keep": k + 1} if model.keeps_last_logits else {}
+    if model.takes_positions:
         extra["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
     logits = model.model(input_ids=ids, attention_mask=mask, use_cache=False, **extra).logits[:, -(k + 1) : -1]
     targets = ids[:, -k:]

@@ -115,7 +115,6 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
         f"{sum(lengths):,} tokens, {sum(t.targets for t in data):,} of them answer tokens")  # fmt: skip
 
     model.train()
-    shape_tokens = cfg.batch_tokens
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.targets, task_type="CAUSAL_LM")  # fmt: skip
     torch.manual_seed(cfg.seed)  # the adapter's initialisation and dropout: a run repeats exactly
@@ -123,9 +122,9 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
     n_lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
     shape = ModelShape.of(model, n_lora)
     free = torch.cuda.mem_get_info()[0] if dev.startswith("cuda") else None
-    use_gc = (
-        cfg.grad_checkpointing if cfg.grad_checkpointing is not None else checkpointing_pays(shape, shape_tokens, free)
-    )
+    use_gc = cfg.grad_checkpointing
+    if use_gc is None:
+        use_gc = checkpointing_pays(shape, cfg.batch_tokens, free)
     if use_gc:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -133,8 +132,8 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
         f"{'on' if use_gc else 'off'}")  # fmt: skip
 
     epochs = max(1, math.ceil(cfg.epochs))
-    per_epoch = len(length_batches(lengths, cfg.batch_tokens, seed=cfg.seed, epoch=0))
-    total = cfg.max_steps or max(1, round(per_epoch * cfg.epochs))
+    first_epoch = length_batches(lengths, cfg.batch_tokens, seed=cfg.seed, epoch=0)
+    total = cfg.max_steps or max(1, round(len(first_epoch) * cfg.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=dev.startswith("cuda"))
     scheduler = _schedule(optimizer, total, cfg.warmup)
@@ -144,7 +143,6 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
         say(f"resumed from {resume_from} at step {pos.step}")
     peak = peak_flops(torch.cuda.get_device_name(dev) if dev.startswith("cuda") else "", cfg.peak_tflops)
     mean_len = sum(lengths) / len(lengths)
-    pad_id = chat_model._pad_id
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if dev.startswith("cuda") else torch.autocast("cpu", enabled=False)
     )
@@ -156,12 +154,12 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
     if dev.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(dev)
     for epoch in range(pos.epoch, epochs):
-        batches = length_batches(lengths, cfg.batch_tokens, seed=cfg.seed, epoch=epoch)
+        batches = first_epoch if epoch == 0 else length_batches(lengths, cfg.batch_tokens, seed=cfg.seed, epoch=epoch)
         first = pos.batch if epoch == pos.epoch else 0
         for b in range(first, len(batches)):
             if step >= total:
                 break
-            batch = {k: v.to(dev) for k, v in collate([data[i] for i in batches[b]], pad_id).items()}
+            batch = {k: v.to(dev) for k, v in collate([data[i] for i in batches[b]], chat_model.pad_id).items()}
             with autocast:
                 loss = model(**batch).loss
             loss.backward()
@@ -201,7 +199,7 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
         "loss_first": _mean(losses[: cfg.log_every]), "loss_last": _mean(losses[-cfg.log_every * 5 :]),
         "gradient_checkpointing": use_gc, "skipped_batches": skipped, "trainable_params": n_lora,
         "mean_len": round(mean_len, 1),
-        "pad_share": round(_pad_share(lengths, cfg.batch_tokens, cfg.seed), 4),
+        "pad_share": round(_pad_share(lengths, first_epoch), 4),
         "peak_memory_gb": round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.startswith("cuda") else None,
         "device": torch.cuda.get_device_name(dev) if dev.startswith("cuda") else "cpu",
     }  # fmt: skip
@@ -272,8 +270,7 @@ def _merge(model: Any, tokenizer: Any, path: Path) -> None:
         tokenizer.save_pretrained(tmp)
 
 
-def _pad_share(lengths: list[int], batch_tokens: int, seed: int) -> float:
-    batches = length_batches(lengths, batch_tokens, seed=seed, epoch=0)
+def _pad_share(lengths: list[int], batches: list[list[int]]) -> float:
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     return 1 - sum(lengths) / padded
 
