@@ -47,12 +47,12 @@ from kgrag.kgqa.templates import (
     TYPES,
     Template,
     TemplateBank,
-    clean_item,
     finish,
     from_definition,
     has_cjk,
     is_junk,
     join_items,
+    literal_item,
     load_bank,
     render,
 )
@@ -136,8 +136,7 @@ class KGQAGenerator:
         t = self._tail[pos]
         if t >= 0:
             return self._labels[lang][t]
-        text = clean_item(self._values[self._value[pos]])
-        return text if text and (has_cjk(text) == (lang == "zh") or self._rel_of[pos] == "icd10") else None
+        return literal_item(self._values[self._value[pos]], lang, self._rel_of[pos])
 
     # -- records -------------------------------------------------------------------------------
     def generate(self, *, relations: Sequence[str] | None = None, langs: Sequence[str] = LANGS,

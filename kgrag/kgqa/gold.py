@@ -36,7 +36,7 @@ from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.entities import EntityNames
 from kgrag.kgqa.records import DataError, Example
-from kgrag.kgqa.templates import TemplateBank, clean_item, has_cjk, load_bank
+from kgrag.kgqa.templates import TemplateBank, literal_item, load_bank
 
 SKIP_DESCRIPTION = "description (free text: no items to match)"
 SKIP_YES_NO = "contagious (a yes/no answer: no items to match)"
@@ -205,9 +205,8 @@ class GoldExtractor:
         tail = int(a["f_tail"][row])
         if tail >= 0:
             return self.names.label(tail, lang)
-        text = clean_item(self.kg.columns["value"][int(a["f_value"][row])])
         relation = self.kg.tables.relations[int(a["f_rel"][row])]
-        return text if text and (has_cjk(text) == (lang == "zh") or relation == "icd10") else None
+        return literal_item(self.kg.columns["value"][int(a["f_value"][row])], lang, relation)
 
     def _check_rows(self, example: Example) -> None:
         if any(row >= self.kg.n_facts for row in example.facts):

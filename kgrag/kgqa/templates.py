@@ -193,6 +193,13 @@ def clean_item(text: str) -> str:
     return " ".join(text.split()).rstrip(_TRAILING)
 
 
+def literal_item(value: str, lang: str, relation: str) -> str | None:
+    """A literal tail as a ``lang`` answer names it: cleaned (:func:`clean_item`), and only when it is
+    written in that language's script (ICD-10 codes count for both), else None."""
+    text = clean_item(value)
+    return text if text and (has_cjk(text) == (lang == "zh") or relation == "icd10") else None
+
+
 def join_items(items: list[str], lang: str, *, cap: int = MAX_ITEMS, literal: bool = False) -> str:
     """Items as a phrase: "A、B、C等" / "A, B and C", cut at ``cap`` items with "等" / ", among others".
 
