@@ -138,13 +138,14 @@ def _split(value: str) -> list[str]:
 
 def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "group", echo: bool = False) -> Table:
     table = Table(title=title)
-    for col in (first, "n", "accuracy", "open n", "recall", *(["echoed ✓"] if echo else [])):
+    for col in (first, "n", "accuracy", "open n", "recall", *(["echoed ✓", "fact in prompt"] if echo else [])):
         table.add_column(col, justify="left" if col == first else "right", no_wrap=True)
     for name, fig in figures.items():
         recall = "" if fig["recall"] is None else f"{fig['recall']:.3f}"
         open_n = str(fig["n_open"]) if fig["n_open"] else ""
-        echoed = [str(fig["echoed_correct"])] if echo else []
-        table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", open_n, recall, *echoed)
+        shown = "" if fig.get("in_prompt") is None else f"{fig['in_prompt']:.3f}"
+        extra = [str(fig["echoed_correct"]), shown] if echo else []
+        table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", open_n, recall, *extra)
     return table
 
 
@@ -256,7 +257,10 @@ def qa_cmd(
     console.print(_qa_table(f"{name}, {mode}: {n} questions ({data})", cells, echo=rag))
     console.print(_qa_table("by relation", figures["by_relation"], first="relation", echo=rag))
     if rag:
-        console.print("echoed ✓: correct open answers that repeat lines of the prompt's facts block")
+        console.print(
+            "echoed ✓: correct open answers that repeat lines of the prompt's facts block; fact in prompt: share "
+            "of questions whose answer's KG fact was among the retrieved facts (retrieval's ceiling)"
+        )
     if skipped:
         console.print(
             "not scored (records of the data within --langs/--relations): "

@@ -59,6 +59,9 @@ class QAOutcome:
             its accepted forms), which of them it names, and the fraction it names.
         echoed: with retrieval, the answer repeats lines of the prompt's facts block ("— 病因 —"),
             which names gold items without answering (small models do): see ``echoed_correct``.
+        in_prompt: with retrieval, a fact the record's answer states (its ``facts`` rows) is among
+            the prompt's facts; None closed-book or when the record names no fact row. It splits
+            retrieval's misses from the reader's.
     """
 
     id: str
@@ -77,6 +80,7 @@ class QAOutcome:
     found: tuple[bool, ...] = ()
     recall: float | None = None
     echoed: bool = False
+    in_prompt: bool | None = None
 
     @classmethod
     def of(cls, ex: Example, prompt_tokens: int, correct: bool, **fields: Any) -> QAOutcome:
@@ -95,6 +99,8 @@ class QAOutcome:
             }
         else:
             out |= {k: getattr(self, k) for k in ("prediction", "gold", "found", "recall", "echoed")}
+        if self.in_prompt is not None:
+            out["in_prompt"] = self.in_prompt
         return {**out, "correct": self.correct}
 
 
@@ -130,6 +136,7 @@ class QAReport:
 def _cell(outs: Sequence[QAOutcome]) -> dict[str, Any]:
     recalls = [o.recall for o in outs if o.recall is not None]
     correct = sum(o.correct for o in outs)
+    known = [o.in_prompt for o in outs if o.in_prompt is not None]
     return {
         "n": len(outs),
         "correct": correct,
@@ -137,6 +144,9 @@ def _cell(outs: Sequence[QAOutcome]) -> dict[str, Any]:
         "n_open": len(recalls),
         "recall": round(sum(recalls) / len(recalls), 4) if recalls else None,
         "echoed_correct": sum(o.correct and o.echoed for o in outs),
+        # with retrieval: the share of questions (that name fact rows) whose gold fact was in the prompt
+        "n_in_prompt_known": len(known),
+        "in_prompt": round(sum(known) / len(known), 4) if known else None,
         # choice questions right by the uncalibrated score (mean log-probability per token)
         "raw_choice_correct": sum(bool(o.raw_scores) and _argmax(o.raw_scores) == o.answer_index for o in outs),
     }
@@ -234,19 +244,22 @@ def select_questions(
 
 def _prompts(
     examples: Sequence[Example], answerer: Answerer | None, config: GenerationConfig, progress: Progress | None
-) -> tuple[list[tuple[Message, ...]], list[tuple[str, ...]]]:
-    """Each question's messages, and the marks of its facts block ("<facts>", "— 病因 —") that an
-    answer repeating the block verbatim contains."""
+) -> tuple[list[tuple[Message, ...]], list[tuple[str, ...]], list[bool | None]]:
+    """Each question's messages; the marks of its facts block ("<facts>", "— 病因 —") that an
+    answer repeating the block verbatim contains; whether a gold fact row is among the prompt's
+    facts (None closed-book, or for a record without fact rows)."""
     if answerer is None:
-        return [(Message("user", e.question),) for e in examples], [() for _ in examples]
-    messages, marks = [], []
+        return [(Message("user", e.question),) for e in examples], [() for _ in examples], [None for _ in examples]
+    messages, marks, in_prompt = [], [], []
     for n, e in enumerate(examples, 1):
         prepared = answerer.prepare(e.question, config=config)
         messages.append(prepared.messages)
-        marks.append(("<facts>", *{f"— {c.relation} —" for c in prepared.prompt.citations}))
+        cited = prepared.prompt.citations
+        marks.append(("<facts>", *{f"— {c.relation} —" for c in cited}))
+        in_prompt.append(bool(set(e.facts) & {c.fact for c in cited}) if e.facts else None)
         if progress is not None and (n % 50 == 0 or n == len(examples)):
             progress("retrieving", n, len(examples))
-    return messages, marks
+    return messages, marks, in_prompt
 
 
 def evaluate_qa(
@@ -295,22 +308,27 @@ def evaluate_qa(
         else:
             skipped[SKIP_NO_GOLD] += 1
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, repetition_penalty=repetition_penalty)
-    messages, marks = _prompts([e for _, e in choice] + [e for _, e, _ in open_], answerer, config, progress)
+    messages, marks, in_prompt = _prompts([e for _, e in choice] + [e for _, e, _ in open_], answerer, config, progress)
     ids = [model.encode(m) for m in messages]
     n = len(choice)
     outcomes: list[tuple[int, QAOutcome]] = []
-    for (pos, ex), prompt, s, raw in zip(
-        choice, ids[:n], *choice_scores(model, [e for _, e in choice], ids[:n], batch_size, progress), strict=True
+    for (pos, ex), prompt, seen, s, raw in zip(
+        choice, ids[:n], in_prompt[:n], *choice_scores(model, [e for _, e in choice], ids[:n], batch_size, progress),
+        strict=True,
     ):
         best = max(range(len(s)), key=s.__getitem__)
-        fields = dict(answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), raw_scores=tuple(raw))
+        fields = dict(
+            answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), raw_scores=tuple(raw), in_prompt=seen
+        )
         outcomes.append((pos, QAOutcome.of(ex, len(prompt), best == ex.answer_index, **fields)))
     lengths = [len(p) for p in ids[n:]]
     texts = generate_answers(model, messages[n:], config, lengths=lengths, batch_size=batch_size, progress=progress)
-    for (pos, ex, gold), prompt, text, mark in zip(open_, ids[n:], texts, marks[n:], strict=True):
+    for (pos, ex, gold), prompt, text, mark, seen in zip(open_, ids[n:], texts, marks[n:], in_prompt[n:], strict=True):
         sc = score_open(text, gold)
         echoed = any(m in text for m in mark)
-        fields = dict(prediction=text, gold=gold.items, found=sc.found, recall=sc.recall, echoed=echoed)
+        fields = dict(
+            prediction=text, gold=gold.items, found=sc.found, recall=sc.recall, echoed=echoed, in_prompt=seen
+        )
         outcomes.append((pos, QAOutcome.of(ex, len(prompt), sc.correct, **fields)))
     ordered = tuple(o for _, o in sorted(outcomes, key=lambda po: po[0]))
     return QAReport(ordered, dict(skipped), time.perf_counter() - t0)

@@ -9,6 +9,12 @@ ingredient to the products made of it: CMeKG keeps side effects, dosage and cont
 products (拜阿司匹灵 —ingredient→ 阿司匹林), not on the ingredient, so "阿司匹林的副作用" needs them.
 Single-ingredient products come first, then those with more facts.
 
+A fact that joins two entities the question names in different places ("阿司匹林 and 胃出血",
+"Is amenorrhea a symptom of hyperthecosis syndrome? A. … C. amenorrhea") is a *bridge*: it is
+collected whatever the fan-out caps drop and marked, so that ranking can put it first. Equivalents
+of one mention (高血压 and HPO's Hypertension, or the several entities "Oxygen" names) belong to
+that mention and do not bridge to each other.
+
 Fan-out caps keep the work bounded for hubs (糖尿病 has 1,300 in-edges, HP:0000118 tens of
 thousands): at most ``per_relation`` facts of one relation per entity and ``max_facts`` in all,
 preferring relations the question's intent asks for.
@@ -16,8 +22,8 @@ preferring relations the question's intent asks for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +46,7 @@ class Candidate:
         hops: 0 for the seed's own facts, 1 through ``is_a``.
         weight: link confidence times the discounts of the path (0..1).
         incoming: the anchor is the fact's tail, not its head.
+        bridge: the fact joins entities of two different mentions in the question.
     """
 
     fact: int
@@ -48,6 +55,7 @@ class Candidate:
     hops: int
     weight: float
     incoming: bool = False
+    bridge: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class ExpansionConfig:
     max_parents: int = 3
     max_products: int = 4
     incoming: bool = True
+    max_bridges: int = 200
 
 
 class GraphExpander:
@@ -117,9 +126,25 @@ class GraphExpander:
             picked.extend(int(j) for j in rows[:cap])
         return picked
 
-    def expand(self, seeds: list[tuple[int, float]], prior: Callable[[str], float] = lambda _r: 0.0) -> list[Candidate]:
-        """Candidate facts around ``seeds`` (``(entity row, link confidence)``), best weight per fact."""
+    def expand(
+        self,
+        seeds: list[tuple[int, float]],
+        prior: Callable[[str], float] = lambda _r: 0.0,
+        mentions: Mapping[int, int] | None = None,
+    ) -> list[Candidate]:
+        """Candidate facts around ``seeds`` (``(entity row, link confidence)``), best weight per fact.
+
+        Args:
+            seeds: linked entities and their link confidence, best first.
+            prior: relation id → the question's prior for it (> 0.5: the intent asks for it).
+            mentions: seed row → the mention it was linked from (seeds of one mention share a
+                number); bridges are facts between anchors of different mentions. None: every seed
+                is its own mention.
+        """
         best: dict[int, Candidate] = {}
+        mention_of = dict(mentions) if mentions is not None else {row: n for n, (row, _) in enumerate(seeds)}
+        #: a mention's own entities (seeds, their equivalents, an ingredient's products): row → (mention, weight, seed)
+        anchored: dict[int, tuple[int, float, int]] = {}
 
         def visit(anchor: int, seed: int, hops: int, weight: float) -> None:
             for j in self._pick(self.kg.out_facts(anchor), prior):
@@ -135,13 +160,46 @@ class GraphExpander:
 
         for seed, conf in seeds:
             anchors = [(seed, conf)] + [(e, conf * LINK_DISCOUNT) for e in self.equivalents(seed)]
+            mention = mention_of.get(seed, -1 - seed)
+            # an ingredient's products speak for it (阿司匹林 → 拜阿司匹灵 —side effect→ 出血)
+            products = {a: self.products(a) for a, _ in anchors}
+            for anchor, w in anchors + [(p, w * PRODUCT_DISCOUNT) for a, w in anchors for p in products[a]]:
+                if anchor not in anchored or anchored[anchor][1] < w:
+                    anchored[anchor] = (mention, w, seed)
             for anchor, w in anchors:
                 visit(anchor, seed, 0, w)
                 for parent in self.parents(anchor):
                     visit(parent, seed, 1, w * PARENT_DISCOUNT)
-                for product in self.products(anchor):
+                for product in products[anchor]:
                     visit(product, seed, 1, w * PRODUCT_DISCOUNT)
                 if len(best) >= self.config.max_facts:
                     break
-        ranked = sorted(best.values(), key=lambda c: -c.weight)
-        return ranked[: self.config.max_facts]
+        ranked = sorted(best.values(), key=lambda c: -c.weight)[: self.config.max_facts]
+        bridges = self.bridges(anchored)
+        kept = {c.fact for c in ranked}
+        out = [replace(c, bridge=True) if c.fact in bridges else c for c in ranked]
+        out += [bridges[j] for j in bridges if j not in kept]
+        return out
+
+    def bridges(self, anchored: Mapping[int, tuple[int, float, int]]) -> dict[int, Candidate]:
+        """Facts from one anchor to an anchor of another mention (``anchored``: row → (mention,
+        weight, seed)), weighted by the weaker end; at most ``max_bridges``."""
+        if len(anchored) < 2:
+            return {}
+        a = self.kg.arrays
+        rows = np.fromiter(anchored, dtype=np.int64, count=len(anchored))
+        found: dict[int, Candidate] = {}
+        for anchor, (mention, weight, seed) in anchored.items():
+            out = self.kg.out_facts(anchor)
+            if len(out) == 0:
+                continue
+            tails = a["f_tail"][out]
+            hit = np.isin(tails, rows) & ~self._is_link[a["f_rel"][out]]
+            for j, tail in zip(out[hit].tolist(), tails[hit].tolist(), strict=True):
+                other_mention, other_weight, _ = anchored[int(tail)]
+                if other_mention == mention or j in found:
+                    continue
+                found[j] = Candidate(j, anchor, seed, 0, min(weight, other_weight), bridge=True)
+                if len(found) >= self.config.max_bridges:
+                    return found
+        return found

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 MAX_TOP_K = 100
+BRIDGE_BONUS = 1.0
+"""Added to the relation prior (0..1) of a bridge fact: one joining entities of two mentions in
+the question ranks above the facts the intent alone favours."""
 
 
 def question_lang(text: str) -> str:
@@ -165,18 +168,30 @@ class KGRetriever:
                 timings_ms={"link": 1000 * (t_link - t0)},
             )
         seeds = _seeds(links)
-        candidates = self.expander.expand(seeds, lambda r: relation_prior(intents, r, default=0.0))
+        candidates = self.expander.expand(
+            seeds, lambda r: relation_prior(intents, r, default=0.0), mentions=_mentions(links)
+        )
         t_expand = time.perf_counter()
         rel_names = self.kg.tables.relations
         prior_of = {code: relation_prior(intents, name) for code, name in enumerate(rel_names)}
         codes = self.kg.arrays["f_rel"][[c.fact for c in candidates]] if candidates else np.zeros(0, dtype=np.int16)
         # an intent asks about the linked entity as head ("side effects of X"): the same relation
-        # pointing *at* X answers another question, so incoming facts keep only a fraction of it
+        # pointing *at* X answers another question, so incoming facts keep only a fraction of it.
+        # A bridge joins two entities the question names: whatever its relation, it is about this
+        # question, so it ranks above facts that only the intent favours.
         priors = np.array(
-            [prior_of[int(code)] * (0.3 if c.incoming else 1.0) for code, c in zip(codes, candidates, strict=True)]
+            [
+                prior_of[int(code)] * (0.3 if c.incoming and not c.bridge else 1.0) + BRIDGE_BONUS * c.bridge
+                for code, c in zip(codes, candidates, strict=True)
+            ]
         )
         dense = self._dense_scores(norm, [c.fact for c in candidates])
         order, fused = self.ranker.rank(norm, candidates, priors, dense)
+        # bridges first (in fused order): a fact joining two things the question names is what it
+        # asks about, however little its words overlap the question's (恐高症 —症状→ 眩晕 for
+        # "acrophobia and vertigo")
+        is_bridge = np.array([c.bridge for c in candidates], dtype=bool)
+        order = np.concatenate([order[is_bridge[order]], order[~is_bridge[order]]])
         facts = self._facts(candidates, order, fused, lang, top_k, bool(intents))
         t_rank = time.perf_counter()
         return RetrievalResult(
@@ -267,6 +282,20 @@ def _seeds(links: list[EntityLink]) -> list[tuple[int, float]]:
     for link in links:
         best[link.row] = max(best.get(link.row, 0.0), link.confidence)
     return sorted(best.items(), key=lambda x: -x[1])
+
+
+def _mentions(links: list[EntityLink]) -> dict[int, int]:
+    """Entity row → its mention's number: links whose spans overlap are one mention (the several
+    entities "Oxygen" or 高血压 name), so that their facts do not count as bridges."""
+    spans: list[tuple[int, int]] = []
+    out: dict[int, int] = {}
+    for link in sorted(links, key=lambda link: (link.start, -link.end)):
+        if spans and link.start < spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], link.end))
+        else:
+            spans.append((link.start, link.end))
+        out.setdefault(link.row, len(spans) - 1)
+    return out
 
 
 def _dense_entity_search(index: object, embedder: object):  # type: ignore[no-untyped-def]

@@ -243,6 +243,8 @@ def test_choice_questions_are_scored_by_the_likeliest_option(small_chat_model: H
         "n_open": 0,
         "recall": None,
         "echoed_correct": 0,
+        "n_in_prompt_known": 0,
+        "in_prompt": None,
         "raw_choice_correct": int(max(range(3), key=outcome.raw_scores.__getitem__) == 0),
     }
 
@@ -341,7 +343,11 @@ def test_the_command_scores_a_slice_and_writes_figures_and_predictions(
             assert len(line["option_scores"]) >= 2 and line["gold"] >= 0
         else:  # an open answer, and whether it merely repeats the retrieved facts (never, closed-book)
             assert isinstance(line["prediction"], str) and line["gold"] and (rag or not line["echoed"])
-    assert ("echoed ✓" in shown) is rag
+        # with retrieval, whether the answer's own KG fact was among the prompt's facts
+        assert ("in_prompt" in line) is rag and (not rag or isinstance(line["in_prompt"], bool))
+    assert ("echoed ✓" in shown) is rag and ("fact in prompt" in shown) is rag
+    known = figures["overall"]["n_in_prompt_known"]
+    assert known == (settings["n"] if rag else 0) and (figures["overall"]["in_prompt"] is None) is (not rag)
 
 
 def test_the_command_refuses_bad_input_before_loading_a_model(tiny_data: Path, tmp_path: Path) -> None:

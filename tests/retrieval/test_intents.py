@@ -65,6 +65,9 @@ def test_symptom_questions_also_reach_hpo_phenotypes() -> None:
         ("白血病能治好吗", "prognosis"),
         ("高血压会遗传吗", "inheritance"),
         ("阿司匹林治什么", "indication"),
+        ("氯化钾片属于哪类药", "classification"),
+        ("糖尿病属于什么病", "classification"),
+        ("板蓝根颗粒含有哪些成分", "ingredients"),
     ],
 )
 def test_chinese_questions_colloquial_forms_included(question: str, intent: str) -> None:
@@ -93,10 +96,26 @@ def test_chinese_questions_colloquial_forms_included(question: str, intent: str)
         ("how to prevent malaria", "prevention"),
         ("what is the prognosis of leukemia", "prognosis"),
         ("what is lupus", "definition"),
+        ("what class of drug is metformin", "classification"),
+        ("which category does gout belong to", "classification"),
+        ("what are the ingredients of tiger balm", "ingredients"),
     ],
 )
 def test_english_questions(question: str, intent: str) -> None:
     assert intent in names(question)
+
+
+def test_a_class_by_use_is_not_the_use_itself() -> None:
+    """用途 asks what a drug is for (indication); 用途分类 / 在用途上属于哪类 ask for its class."""
+    assert names("阿莫西林的用途是什么") == ["indication"]
+    assert names("氯化钾片的用途分类是什么？") == ["classification"]
+    assert "indication" not in names("双黄连咀嚼片在用途上属于哪一类药？")
+
+
+def test_a_kind_of_doctor_or_medicine_is_not_a_classification() -> None:
+    assert names("what kind of doctor should I see for acne") == ["department"]
+    assert "classification" not in names("what type of medicine treats flu")
+    assert names("What type of diabetes is most common?") == ["classification"]
 
 
 def test_the_matched_cue_is_reported() -> None:

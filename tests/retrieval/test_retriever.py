@@ -78,6 +78,47 @@ def test_top_k_out_of_range_is_refused(retriever: KGRetriever) -> None:
         retriever.retrieve("糖尿病", top_k=0)
 
 
+@pytest.mark.parametrize(
+    ("question", "head", "relation", "tail"),
+    [
+        # the fact joining the two named entities comes first, though its words are Chinese
+        ("Explain the relation between Acrophobia and vertigo.", "恐高症", "has_symptom", "眩晕"),
+        # reached through a product of the named ingredient
+        ("阿司匹林会引起胃出血吗？", None, "side_effect", "胃出血"),
+        # a choice question: only the right option is joined to the disease (the caps of the
+        # disease's 300-odd phenotypes used to drop it)
+        (
+            "Which of the following is a clinical feature of Juvenile nephropathic cystinosis?\n"
+            "A. tapered phalanx of finger\nB. seizure\nC. elevated urine 3-hydroxyglutaric level\n"
+            "D. homonymous hemianopia",
+            "Juvenile nephropathic cystinosis",
+            "has_phenotype",
+            "Seizure",
+        ),
+    ],
+)
+def test_a_fact_joining_two_named_entities_ranks_first(
+    retriever: KGRetriever, question: str, head: str | None, relation: str, tail: str
+) -> None:
+    first = retriever.retrieve(question, top_k=8).facts[0]
+    assert (first.relation, first.tail_text) == (relation, tail)
+    assert head is None or first.head_name == head
+
+
+def test_entities_of_one_mention_are_not_joined_to_each_other(retriever: KGRetriever) -> None:
+    """The one word "Oxygen" names 氧 and 医用氧 (医用氧 —ingredient→ 氧): one mention, no bridge."""
+    kg = retriever.kg
+    oxygen, medical = kg.index_of("cmekg:氧"), kg.index_of("cmekg:医用氧")
+    seeds = [(oxygen, 1.0), (medical, 1.0)]
+    one = retriever.expander.expand(seeds, mentions={oxygen: 0, medical: 0})
+    two = retriever.expander.expand(seeds, mentions={oxygen: 0, medical: 1})
+    assert not any(c.bridge for c in one)
+    joined = [c for c in two if c.bridge]
+    assert joined and all(
+        {int(kg.arrays["f_head"][c.fact]), int(kg.arrays["f_tail"][c.fact])} == {oxygen, medical} for c in joined
+    )
+
+
 def test_odd_characters_do_not_crash(retriever: KGRetriever) -> None:
     for q in ["糖尿病😀挂什么科？？", "ＤＩＡＢＥＴＥＳ　症状", "糖尿病人該掛什麼科", "hypertension 高血压 mixed ✓"]:
         retriever.retrieve(q)
