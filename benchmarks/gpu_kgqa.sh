@@ -15,7 +15,7 @@
 #   bash benchmarks/gpu_kgqa.sh part NN         carry .ship/sns/pNN          (NN = 00 … 08)
 #   bash benchmarks/gpu_kgqa.sh setup           carry .ship/whl    (install; kgrag model prepare)
 #   bash benchmarks/gpu_kgqa.sh train           kgrag finetune (resumable: run again if cut off)
-#   bash benchmarks/gpu_kgqa.sh eval base|tuned closed-book and with retrieval (two calls: four settings)
+#   bash benchmarks/gpu_kgqa.sh eval base|tuned [no-rag|rag]   closed-book and with retrieval (two calls: four settings)
 #   bash benchmarks/gpu_kgqa.sh serve           kgrag serve on the GPU + curl; generation benchmark
 set -euo pipefail
 OUT=${OUT:-/tmp/gpu_kgqa_out}
@@ -53,13 +53,17 @@ case "${1:-}" in
       --out $ADAPTER --limit 32000 --grounded 0.5 --max-len 1536 --batch-tokens 16384 --epochs 1 --lr 2e-4 --save-every 100 \
       --log-every 20 --device cuda $resume 2>&1 | grep -v "Loading weights" | tee -a "$OUT/train.txt"
     cp $ADAPTER/training.json "$OUT/" && cp -r $ADAPTER "$OUT/adapter" && rm -rf "$OUT/adapter/checkpoints"
-    # the fp32 adapter (35 MB) is over what comes back from a call: send a bf16 copy (for CPU use)
+    # the fp32 adapter (35 MB) is over what comes back from a call (16 MiB a file): send a bf16 copy
+    # in two parts; here: cat adapter_model.safetensors.part-* > adapter_model.safetensors
     python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
       save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" \
-      $ADAPTER/adapter_model.safetensors "$OUT/adapter/adapter_model.safetensors"
+      $ADAPTER/adapter_model.safetensors /tmp/adapter_bf16.safetensors
+    rm "$OUT/adapter/adapter_model.safetensors" && split -b 15M /tmp/adapter_bf16.safetensors \
+      "$OUT/adapter/adapter_model.safetensors.part-" && sha256sum /tmp/adapter_bf16.safetensors | tee "$OUT/adapter/SHA256"
     ;;
-  eval)  # eval base | eval tuned: two settings each (all four took 598 s, at the 600 s call limit)
-    for setting in "${2:?base or tuned}:--no-rag" "$2:--rag"; do
+  eval)  # eval base|tuned [no-rag|rag]: both settings by default (all four took 598 s, at the 600 s call limit)
+    settings=("$2:--no-rag" "$2:--rag"); [ -n "${3:-}" ] && settings=("$2:--$3")
+    for setting in "${settings[@]}"; do
       name=${setting%%:*}; rag=${setting#*:}; tag=${name}_${rag#--}
       adapter=""; [ "$name" = tuned ] && adapter="--adapter $ADAPTER"
       kgrag eval qa --model $MODEL $adapter $rag --data $TEST --kg /tmp/kg/default --limit 1200 --batch-size 128 \
@@ -85,5 +89,5 @@ case "${1:-}" in
     done
     python3 benchmarks/gpu_serve.py --model /tmp/models/$MODEL --device cuda --new-tokens 128 | tee "$OUT/gen_bench.txt"
     ;;
-  *) echo "usage: $0 data|part NN|setup|train|eval base|eval tuned|serve" >&2; exit 2 ;;
+  *) echo "usage: $0 data|part NN|setup|train|eval base|tuned [no-rag|rag]|serve" >&2; exit 2 ;;
 esac
