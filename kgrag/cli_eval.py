@@ -136,15 +136,15 @@ def _split(value: str) -> list[str]:
     return [x.strip() for x in value.split(",") if x.strip()]
 
 
-def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "group", echo: bool = False) -> Table:
+def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "group", rag: bool = False) -> Table:
     table = Table(title=title)
-    for col in (first, "n", "accuracy", "open n", "recall", *(["echoed ✓", "fact in prompt"] if echo else [])):
+    for col in (first, "n", "accuracy", "open n", "recall", *(["echoed ✓", "fact in prompt"] if rag else [])):
         table.add_column(col, justify="left" if col == first else "right", no_wrap=True)
     for name, fig in figures.items():
         recall = "" if fig["recall"] is None else f"{fig['recall']:.3f}"
         open_n = str(fig["n_open"]) if fig["n_open"] else ""
-        shown = "" if fig.get("in_prompt") is None else f"{fig['in_prompt']:.3f}"
-        extra = [str(fig["echoed_correct"]), shown] if echo else []
+        shown = "" if fig["in_prompt"] is None else f"{fig['in_prompt']:.3f}"
+        extra = [str(fig["echoed_correct"]), shown] if rag else []
         table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", open_n, recall, *extra)
     return table
 
@@ -254,8 +254,8 @@ def qa_cmd(
     mode = "with retrieval" if rag else "closed-book"
     cells = {"all": figures["overall"], **figures["by_lang"], **figures["by_type"], **figures["by_lang_type"]}
     name = f"{chat.name} + {adapter}" if adapter else chat.name
-    console.print(_qa_table(f"{name}, {mode}: {n} questions ({data})", cells, echo=rag))
-    console.print(_qa_table("by relation", figures["by_relation"], first="relation", echo=rag))
+    console.print(_qa_table(f"{name}, {mode}: {n} questions ({data})", cells, rag=rag))
+    console.print(_qa_table("by relation", figures["by_relation"], first="relation", rag=rag))
     if rag:
         console.print(
             "echoed ✓: correct open answers that repeat lines of the prompt's facts block; fact in prompt: share "

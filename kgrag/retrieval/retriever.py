@@ -285,16 +285,14 @@ def _seeds(links: list[EntityLink]) -> list[tuple[int, float]]:
 
 
 def _mentions(links: list[EntityLink]) -> dict[int, int]:
-    """Entity row → its mention's number: links whose spans overlap are one mention (the several
-    entities "Oxygen" or 高血压 name), so that their facts do not count as bridges."""
-    spans: list[tuple[int, int]] = []
+    """Entity row → its mention's number. The linker's mentions do not overlap and every candidate
+    of one mention has its span (the several entities "Oxygen" or 高血压 name; the dense fallback's
+    candidates all span the whole question), so links of one span are one mention, and their facts
+    do not count as bridges."""
+    spans: dict[tuple[int, int], int] = {}
     out: dict[int, int] = {}
-    for link in sorted(links, key=lambda link: (link.start, -link.end)):
-        if spans and link.start < spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], link.end))
-        else:
-            spans.append((link.start, link.end))
-        out.setdefault(link.row, len(spans) - 1)
+    for link in links:
+        out.setdefault(link.row, spans.setdefault((link.start, link.end), len(spans)))
     return out
 
 
