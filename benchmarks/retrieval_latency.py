@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=600, help="questions per language")
     args = parser.parse_args()
 
-    from kgrag.evaluation.questions import QuestionGenerator
+    from kgrag.kgqa.questions import QuestionGenerator
     from kgrag.retrieval.retriever import KGRetriever
 
     t0 = time.perf_counter()

@@ -6,7 +6,7 @@ named in the question's language by their own name, their English name (CMeKG) o
 name (a linked entity of another source); tails with no such name are left out.
 
 Entities are split train/validation/test by the eval's seeded hash
-(:func:`~kgrag.evaluation.questions.hash_split`) of the smallest id of their link component, so
+(:func:`~kgrag.kgqa.questions.hash_split`) of the smallest id of their link component, so
 an entity, its twins and every entity linked to them share one split.
 """
 
@@ -16,8 +16,8 @@ import re
 
 import numpy as np
 
-from kgrag.evaluation.questions import QuestionGenerator, hash_split, is_pinyin
 from kgrag.kg.graph import KnowledgeGraph
+from kgrag.kgqa.questions import QuestionGenerator, hash_split, is_pinyin
 from kgrag.kgqa.templates import LANGS, clean_item, has_cjk
 
 SPLITS = ("train", "validation", "test")

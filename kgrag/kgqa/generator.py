@@ -17,7 +17,7 @@ facts (same English name or UMLS concept across sources), tail names translated 
 tails' own twins and English names; tails with no name in the question's language are left out.
 
 Records are split train/validation/test by entity: a seeded hash of the smallest id of the
-head's link component (:func:`kgrag.evaluation.questions.hash_split`, the eval's key), so twins
+head's link component (:func:`kgrag.kgqa.questions.hash_split`, the eval's key), so twins
 never straddle splits. Identical (question, answer) pairs are kept once.
 
 Example:

@@ -234,7 +234,7 @@ def test_resolve_model_takes_a_model_folder_as_it_is(smol_folder: Path, tmp_path
 def _app():  # type: ignore[no-untyped-def]
     import typer
 
-    from kgrag.cli_model import register
+    from kgrag.cli.model import register
 
     app = typer.Typer()
     app.callback()(lambda: None)

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from kgrag.cli_index import register
+from kgrag.cli.index import register
 from kgrag.errors import ConfigError
 
 runner = CliRunner()

@@ -13,12 +13,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from kgrag.evaluation.questions import QuestionGenerator, hash_split
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kg.store import load_store
 from kgrag.kgqa import make_kgqa
 from kgrag.kgqa.entities import EntityNames, link_keys
 from kgrag.kgqa.formats import FORMATS
+from kgrag.kgqa.questions import QuestionGenerator, hash_split
 
 SPLITS = ("train", "validation", "test")
 _CJK = re.compile(r"[\u3400-\u9fff]")

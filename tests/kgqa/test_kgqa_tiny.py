@@ -111,7 +111,7 @@ def test_bad_relations_list_the_valid_ones(store: Path, tmp_path: Path, relation
 
 
 def test_cli_reports_bad_relations(store: Path, tmp_path: Path) -> None:
-    from kgrag.cli_kgqa import register
+    from kgrag.cli.kgqa import register
 
     app = typer.Typer()
     app.callback()(lambda: None)

@@ -8,6 +8,7 @@ import orjson
 import typer
 from rich.table import Table
 
+from kgrag.cli.console import console
 from kgrag.config import get_settings
 
 
@@ -19,7 +20,6 @@ def search_cmd(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """Ranked, cited KG facts for a question."""
-    from kgrag.cli import console
     from kgrag.retrieval.retriever import KGRetriever
 
     settings = get_settings()

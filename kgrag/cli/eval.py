@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgrag.cli.console import console
 from kgrag.config import get_settings
 
 eval_app = typer.Typer(name="eval", no_args_is_help=True)
@@ -21,11 +22,6 @@ eval_app = typer.Typer(name="eval", no_args_is_help=True)
 def _eval() -> None:
     """Evaluate kgrag on held-out questions generated from the KG."""
 
-
-def _console():  # type: ignore[no-untyped-def]
-    from kgrag.cli import console
-
-    return console
 
 
 _CAUSE = {"no_link": "none", "wrong_link": "link", "intent_miss": "intent", "ranking": "rank"}
@@ -71,8 +67,8 @@ def retrieval_cmd(
 ) -> None:
     """Recall@1/5/10 and MRR of the retriever on generated questions, by language, style and relation."""
     from kgrag.errors import ConfigError
-    from kgrag.evaluation.questions import DEV_FRACTION, LANGS, SPLITS, QuestionGenerator
-    from kgrag.evaluation.retrieval import evaluate, report, write_json_atomic
+    from kgrag.eval.retrieval import evaluate, report, write_json_atomic
+    from kgrag.kgqa.questions import DEV_FRACTION, LANGS, SPLITS, QuestionGenerator
     from kgrag.retrieval.ranking import RankingConfig
     from kgrag.retrieval.retriever import KGRetriever
 
@@ -84,7 +80,6 @@ def retrieval_cmd(
             f"bad --split {split!r}, --langs {langs!r} or --n {n}: split is one of {', '.join(SPLITS)}, "
             f"langs a comma-separated subset of {', '.join(LANGS)}, n at least 1"
         )
-    console = _console()
     t0 = time.perf_counter()
     ranking = RankingConfig.parse(weights)
     retriever = KGRetriever.load(store, index, device=device, ranking=ranking)
@@ -189,13 +184,13 @@ def qa_cmd(
 ) -> None:
     """Accuracy of a chat model on KG-QA questions: options by likelihood, open answers by the entities they name."""
     from kgrag.errors import ConfigError
-    from kgrag.evaluation.retrieval import write_json_atomic
+    from kgrag.eval.gold import GoldExtractor, check_made_from
+    from kgrag.eval.qa import evaluate_qa, select_questions
+    from kgrag.eval.retrieval import write_json_atomic
     from kgrag.generation.answer import Answerer
     from kgrag.generation.models import load_chat_model
     from kgrag.generation.prepare import resolve_model
     from kgrag.kg.store import load_store
-    from kgrag.kgqa.evaluate import evaluate_qa, select_questions
-    from kgrag.kgqa.gold import GoldExtractor, check_made_from
     from kgrag.kgqa.records import read_examples
 
     settings = get_settings()
@@ -204,7 +199,6 @@ def qa_cmd(
         raise ConfigError(f"index: --index {index} is used only with --rag (closed-book prompts retrieve nothing)")
     if batch_size < 1 or max_new_tokens < 1:
         raise ConfigError(f"batch_size and max_new_tokens must be at least 1; got {batch_size} and {max_new_tokens}")
-    console = _console()
     t0 = time.perf_counter()
     examples = read_examples(data)
     rel_list = None if relations is None else _split(relations)

@@ -16,16 +16,8 @@ from typer.testing import CliRunner
 
 from kgrag.cli import app
 from kgrag.errors import ConfigError, StoreError
-from kgrag.generation.models import HFChatModel, load_chat_model
-from kgrag.generation.types import Message
-from kgrag.kg.builder import KGBuilder
-from kgrag.kg.graph import KnowledgeGraph
-from kgrag.kg.store import load_store, write_store
-from kgrag.kgqa import scoring
-from kgrag.kgqa.evaluate import evaluate_qa, select_questions
-from kgrag.kgqa.formats import CONVERTERS, QARecord
-from kgrag.kgqa.generator import KGQAGenerator
-from kgrag.kgqa.gold import (
+from kgrag.eval import scoring
+from kgrag.eval.gold import (
     SKIP_DESCRIPTION,
     SKIP_YES_NO,
     Gold,
@@ -35,8 +27,16 @@ from kgrag.kgqa.gold import (
     relation_terms,
     score_open,
 )
+from kgrag.eval.qa import evaluate_qa, select_questions
+from kgrag.eval.scoring import score_options
+from kgrag.generation.models import HFChatModel, load_chat_model
+from kgrag.generation.types import Message
+from kgrag.kg.builder import KGBuilder
+from kgrag.kg.graph import KnowledgeGraph
+from kgrag.kg.store import load_store, write_store
+from kgrag.kgqa.formats import CONVERTERS, QARecord
+from kgrag.kgqa.generator import KGQAGenerator
 from kgrag.kgqa.records import DataError, Example, read_examples
-from kgrag.kgqa.scoring import score_options
 
 runner = CliRunner()
 TEST_MODEL = "smollm2-135m-instruct"  # tests/conftest.py's small_chat_model

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kgrag.cli_eval import eval_app
+from kgrag.cli.eval import eval_app
 from kgrag.errors import ConfigError
 
 runner = CliRunner()

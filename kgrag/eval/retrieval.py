@@ -2,7 +2,7 @@
 
 A question is answered at rank r when the r-th retrieved fact is in its ``accepted`` set (its
 gold facts, or the same relation and tail text from a cross-source twin of the head: see
-:mod:`kgrag.evaluation.questions`). recall@k is the share of questions answered within the top
+:mod:`kgrag.kgqa.questions`). recall@k is the share of questions answered within the top
 k; MRR is the mean of 1/r over questions (0 when not answered within the retrieved top k, so it
 is MRR@k). Figures are broken down by language, style and relation; latency is measured around
 each ``retrieve`` call.
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from kgrag.evaluation.questions import EvalQuestion
+from kgrag.kgqa.questions import EvalQuestion
 
 KS = (1, 5, 10)
 FAILURES = ("no_link", "wrong_link", "intent_miss", "ranking")
@@ -125,7 +125,7 @@ def evaluate(
     Args:
         retriever: anything with ``retrieve(question, top_k)`` returning a
             :class:`~kgrag.retrieval.retriever.RetrievalResult`-like object.
-        questions: from :class:`~kgrag.evaluation.questions.QuestionGenerator`.
+        questions: from :class:`~kgrag.kgqa.questions.QuestionGenerator`.
         top_k: facts retrieved per question.
         progress: called with 1 after each question (a progress bar's ``advance``).
     """

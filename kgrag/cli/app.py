@@ -1,12 +1,21 @@
-"""The ``kgrag`` command line (typer + rich). Output formatting lives here and in ``cli_kg``."""
+"""The ``kgrag`` application: the typer app, its global options, the command groups it joins and
+the entry point that turns domain errors into one line."""
 
 from __future__ import annotations
 
 import logging
 
 import typer
-from rich.console import Console
 
+from kgrag.cli.console import err_console
+from kgrag.cli.eval import eval_app
+from kgrag.cli.index import register as register_index
+from kgrag.cli.kg import kg_app
+from kgrag.cli.kgqa import register as register_kgqa
+from kgrag.cli.model import register as register_model
+from kgrag.cli.search import search_cmd
+from kgrag.cli.serve import register as register_serve
+from kgrag.cli.train import register as register_train
 from kgrag.config import get_settings
 from kgrag.errors import KGRAGError
 
@@ -16,8 +25,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 @app.callback()
@@ -27,15 +34,6 @@ def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="log prog
 
 
 def _register() -> None:
-    from kgrag.cli_eval import eval_app
-    from kgrag.cli_index import register as register_index
-    from kgrag.cli_kg import kg_app
-    from kgrag.cli_kgqa import register as register_kgqa
-    from kgrag.cli_model import register as register_model
-    from kgrag.cli_search import search_cmd
-    from kgrag.cli_serve import register as register_serve
-    from kgrag.cli_train import register as register_train
-
     app.add_typer(kg_app, name="kg")
     app.command("search")(search_cmd)
     app.add_typer(eval_app, name="eval")

@@ -9,13 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgrag.cli.console import console
 from kgrag.config import get_settings
-
-
-def _console():  # type: ignore[no-untyped-def]
-    from kgrag.cli import console
-
-    return console
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -42,7 +37,6 @@ def make_kgqa_cmd(
 
     store = kg or get_settings().store
     out = out or Path("data/kgqa") / Path(store).name
-    console = _console()
     t0 = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:

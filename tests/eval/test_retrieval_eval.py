@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from kgrag.evaluation.questions import EvalQuestion, QuestionGenerator
-from kgrag.evaluation.retrieval import evaluate, first_hit, percentiles, report, summarize, write_json_atomic
+from kgrag.eval.retrieval import evaluate, first_hit, percentiles, report, summarize, write_json_atomic
+from kgrag.kgqa.questions import EvalQuestion, QuestionGenerator
 
 
 def question(qid: str, gold: tuple[int, ...], accepted: tuple[int, ...] | None = None, **kw: str) -> EvalQuestion:

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import typer
 
+from kgrag.cli.console import console
 from kgrag.config import get_settings
-
-
-def _console():  # type: ignore[no-untyped-def]
-    from kgrag.cli import console
-
-    return console
 
 
 def finetune_cmd(
@@ -75,7 +70,6 @@ def finetune_cmd(
         overwrite=overwrite, resume=resume, keep_checkpoints=keep_checkpoints, peak_tflops=peak_tflops,
         top_k=settings.top_k,
     )  # fmt: skip
-    console = _console()
     report = train(cfg, say=lambda line: console.print(line, highlight=False))
     f = report["figures"]
     mfu = f"{f['mfu']:.1%}" if f["mfu"] is not None else "n/a (unknown accelerator peak)"

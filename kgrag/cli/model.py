@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgrag.cli.console import console
 from kgrag.config import get_settings
 from kgrag.generation.prepare import (
     DEFAULT_DTYPE,
@@ -31,11 +32,6 @@ _STAGES = {
 }
 
 
-def _console():  # type: ignore[no-untyped-def]
-    from kgrag.cli import console
-
-    return console
-
 
 def _size(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
@@ -52,7 +48,6 @@ def prepare_cmd(
     settings = get_settings()
     name = name or settings.model
     model_dir = model_dir or settings.model_dir
-    console = _console()
     spec = get_known_model(name)
     if not force and is_prepared(model_dir.expanduser() / spec.name, spec, dtype):
         folder = model_dir.expanduser() / spec.name
@@ -91,7 +86,6 @@ def list_cmd(
             _size(status.size_bytes) if status.prepared else "",
             str(status.folder),
         )
-    console = _console()
     console.print(table)
     console.print("* the default model (KGRAG_MODEL); prepare one with `kgrag model prepare NAME`")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from kgrag.cli.console import console, err_console
 from kgrag.config import Settings, get_settings
 
 
@@ -29,7 +30,6 @@ def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], show: bool) -> Any:
     """Answer ``question`` printing the text as it comes (when ``show``); returns the Answer."""
-    from kgrag.cli import console
     from kgrag.generation.types import GenerationRequest
 
     prepared = answerer.prepare(question, history)
@@ -55,7 +55,6 @@ def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], sho
 def _print_sources(answer: Any) -> None:
     from rich.table import Table
 
-    from kgrag.cli import console
 
     if not answer.citations:
         console.print("[yellow]The knowledge graph has no facts for this question.[/]")
@@ -79,7 +78,6 @@ def ask_cmd(
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="answer length cap"),
 ) -> None:
     """Answer one question with citations (streams the answer as it is generated)."""
-    from kgrag.cli import console
 
     settings = _settings(model=model, adapter=adapter, device=device, top_k=top_k, max_new_tokens=max_new_tokens)
     answerer = _answerer(settings)
@@ -99,7 +97,6 @@ def chat_cmd(
     sources: bool = typer.Option(True, "--sources/--no-sources", help="show the facts after each answer"),
 ) -> None:
     """A multi-turn conversation in the terminal (empty line, Ctrl-D or /exit to leave; /new to restart)."""
-    from kgrag.cli import console, err_console
     from kgrag.errors import KGRAGError
 
     answerer = _answerer(_settings(model=model, adapter=adapter, device=device))

@@ -1,7 +1,7 @@
 """Scoring a chat model's answers: options by likelihood (calibrated), open questions by batched generation.
 
 The likelihood of many questions' options goes through the model in one left-padded forward pass
-that computes only the last logits; see :mod:`kgrag.kgqa.evaluate` for how the scores are used.
+that computes only the last logits; see :mod:`kgrag.eval.qa` for how the scores are used.
 """
 
 from __future__ import annotations

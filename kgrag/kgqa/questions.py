@@ -1,5 +1,9 @@
 """Held-out evaluation questions generated from the KG, with their gold facts.
 
+This is question *generation* (it reads only the KG), so it lives with the KG-QA data generator,
+which names and splits entities the same way; the scoring of these questions is
+:mod:`kgrag.eval.retrieval`.
+
 A question asks about one (head entity, relation) pair, e.g. (cmekg:痛风, has_symptom); its
 **gold** is every fact row of that head and relation: any of them in the top k is a hit. Its
 **accepted** set adds the same answer reached through a *twin* of the head: a fact of the same
@@ -10,7 +14,7 @@ relation and the same tail text (case-folded) whose head is at most two identity
 no identity (H65.9 joins 卡他性中耳炎 and 分泌性中耳炎). Metrics use ``accepted``; ``gold`` gives
 the strict figures.
 
-Questions come from ``data/templates.tsv`` in two styles, ``template`` and ``colloquial``.
+Questions come from ``data/retrieval_questions.tsv`` in two styles, ``template`` and ``colloquial``.
 Chinese questions name CMeKG heads by their name; English ones name HPO and MONDO heads by name
 and CMeKG heads by an English alias (``english_name``): the cross-lingual case. A head is
 skipped when its name is short, generic (the linker's hand-kept stop names), written with
@@ -66,7 +70,7 @@ _MAX_COMPONENT = 64
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """One question template (a row of ``data/templates.tsv``)."""
+    """One question template (a row of ``data/retrieval_questions.tsv``)."""
 
     id: str
     relation: str
@@ -107,7 +111,7 @@ class EvalQuestion:
 
 
 def parse_templates(text: str, source: str = "<templates>") -> tuple[Template, ...]:
-    """Templates from TSV text (format: the header of ``data/templates.tsv``).
+    """Templates from TSV text (format: the header of ``data/retrieval_questions.tsv``).
 
     Raises:
         ConfigError: naming the line of a malformed row, an unknown relation, language or style,
@@ -134,9 +138,9 @@ def parse_templates(text: str, source: str = "<templates>") -> tuple[Template, .
 
 
 def load_templates() -> tuple[Template, ...]:
-    """The packaged templates, ``kgrag/evaluation/data/templates.tsv``."""
-    text = resources.files("kgrag.evaluation").joinpath("data", "templates.tsv").read_text(encoding="utf-8")
-    return parse_templates(text, "kgrag/evaluation/data/templates.tsv")
+    """The packaged templates, ``kgrag/kgqa/data/retrieval_questions.tsv``."""
+    text = resources.files("kgrag.kgqa").joinpath("data", "retrieval_questions.tsv").read_text(encoding="utf-8")
+    return parse_templates(text, "kgrag/kgqa/data/retrieval_questions.tsv")
 
 
 def namespace(entity_id: str) -> str:

@@ -8,15 +8,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from kgrag.cli.console import console
 from kgrag.config import get_settings
 from kgrag.index.build import DEFAULT_IVF_THRESHOLD
 from kgrag.index.embedders import EMBEDDERS
-
-
-def _console():  # type: ignore[no-untyped-def]
-    from kgrag.cli import console
-
-    return console
 
 
 def build_index_cmd(
@@ -44,7 +39,6 @@ def build_index_cmd(
         workers=workers, ivf_threshold=None if exact else ivf_threshold, show_progress=True,
     )
     total = time.perf_counter() - t0
-    console = _console()
     table = Table(title=f"index {out}")
     for col in ("part", "vectors", "embed s", "texts/s", "faiss"):
         table.add_column(col, justify="left" if col in ("part", "faiss") else "right")

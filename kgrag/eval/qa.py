@@ -8,7 +8,7 @@
   chance on the H100 run (BENCHMARKS.md). The options of many questions go through the model in
   one left-padded forward pass.
 * ``relation`` and ``pair`` records are answered by greedy generation in batches of similar
-  prompt length and matched against their gold items (:mod:`kgrag.kgqa.gold`).
+  prompt length and matched against their gold items (:mod:`kgrag.eval.gold`).
 * ``description`` records (and yes/no ``contagious`` ones) are counted as skipped.
 
 Closed-book, a question's prompt is the question alone (the chat template adds its default
@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgrag.errors import ConfigError
+from kgrag.eval.gold import SKIP_NO_GOLD, Gold, GoldExtractor, score_open, skip_reason
+from kgrag.eval.scoring import Progress, choice_scores, generate_answers
 from kgrag.generation.answer import Answerer
 from kgrag.generation.models import HFChatModel
 from kgrag.generation.types import GenerationConfig, Message
 from kgrag.kgqa.generator import valid_relations
-from kgrag.kgqa.gold import SKIP_NO_GOLD, Gold, GoldExtractor, score_open, skip_reason
 from kgrag.kgqa.records import DataError, Example
-from kgrag.kgqa.scoring import Progress, choice_scores, generate_answers
 from kgrag.kgqa.templates import LANGS
 
 SCORED_TYPES = ("choice", "relation", "pair")

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from kgrag.errors import ConfigError
-from kgrag.evaluation.questions import (
+from kgrag.kg.graph import KnowledgeGraph
+from kgrag.kg.store import load_store
+from kgrag.kgqa.questions import (
     LANGS,
     STYLES,
     EvalQuestion,
@@ -19,8 +21,6 @@ from kgrag.evaluation.questions import (
     load_templates,
     parse_templates,
 )
-from kgrag.kg.graph import KnowledgeGraph
-from kgrag.kg.store import load_store
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 

@@ -11,16 +11,12 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from kgrag.cli.console import console
 from kgrag.config import get_settings
 from kgrag.kg.graph import KnowledgeGraph
 
 kg_app = typer.Typer(help="Import and inspect the knowledge graph store.", no_args_is_help=True)
 
-
-def _console():  # type: ignore[no-untyped-def]
-    from kgrag.cli import console
-
-    return console
 
 
 def _store_opt() -> Path:
@@ -45,7 +41,6 @@ def import_cmd(
     settings = get_settings()
     specs = sources or list(settings.default_sources)
     out = out or settings.store
-    console = _console()
     t0 = time.perf_counter()
     with console.status("importing…") as status:
         manifest = import_sources(specs, out, links=not no_links, on_step=lambda s: status.update(s + "…"))
@@ -74,7 +69,7 @@ def _print_stats(manifest: dict) -> None:  # type: ignore[type-arg]
     table.add_row(
         "[b]total", "", f"[b]{manifest['counts']['entities']:,}", f"[b]{manifest['counts']['facts']:,}", "", ""
     )
-    _console().print(table)
+    console.print(table)
 
 
 @kg_app.command("stats")
@@ -88,7 +83,7 @@ def stats_cmd(
     path = store or _store_opt()
     manifest = read_manifest(path)
     _print_stats(manifest)
-    _console().print(f"store {path}  created {manifest['created']}  checksum {manifest['checksum'][:16]}…")
+    console.print(f"store {path}  created {manifest['created']}  checksum {manifest['checksum'][:16]}…")
     if relations:
         kg = _load(path)
         t = Table(title="facts per relation")
@@ -97,7 +92,7 @@ def stats_cmd(
         for rel, n in sorted(kg.relation_counts().items(), key=lambda x: -x[1]):
             r = kg.vocab.get(rel)
             t.add_row(rel, r.zh, r.en, f"{n:,}")
-        _console().print(t)
+        console.print(t)
 
 
 @kg_app.command("show")
@@ -110,7 +105,6 @@ def show_cmd(
     """An entity: names, description, cross-references, facts grouped by relation, links."""
     kg = _load(store)
     rows = kg.find(name_or_id)
-    console = _console()
     if len(rows) > 1 and not all_matches:
         others = ", ".join(kg.entity_id(i) for i in rows[1:6])
         console.print(f"[dim]{len(rows)} entities match; showing the first (also: {others}; --all shows all)[/]")
@@ -120,7 +114,6 @@ def show_cmd(
 
 
 def _show_entity(kg: KnowledgeGraph, i: int, limit: int) -> None:
-    console = _console()
     e = kg.entity(i)
     console.rule(f"[b]{e.name}[/]  [dim]{e.id}[/]")
     console.print(f"source: {e.source}   language: {e.lang}   types: {', '.join(e.types) or '-'}")
@@ -177,7 +170,6 @@ def link_report_cmd(
 ) -> None:
     """Counts of cross-source links by kind and source pair, with a sample of each."""
     kg = _load(store)
-    console = _console()
     by_kind: dict[str, list[int]] = defaultdict(list)
     pairs: dict[tuple[str, str, str], int] = defaultdict(int)
     a = kg.arrays

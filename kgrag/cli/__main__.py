@@ -1,0 +1,5 @@
+"""``python -m kgrag.cli``: the ``kgrag`` command."""
+
+from kgrag.cli.app import main
+
+main()
