@@ -8,8 +8,8 @@ Example:
 
 from __future__ import annotations
 
+from kgrag.kgqa.dataset_formats import QARecord
 from kgrag.kgqa.entities import SPLITS
-from kgrag.kgqa.formats import QARecord
 from kgrag.kgqa.generator import KGQAGenerator, valid_relations
 from kgrag.kgqa.make import make_kgqa
 

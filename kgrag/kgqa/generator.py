@@ -37,8 +37,8 @@ import numpy as np
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
+from kgrag.kgqa.dataset_formats import QARecord
 from kgrag.kgqa.entities import EntityNames
-from kgrag.kgqa.formats import QARecord
 from kgrag.kgqa.templates import (
     CONTAGIOUS_NO,
     CONTAGIOUS_YES,

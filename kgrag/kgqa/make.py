@@ -1,7 +1,7 @@
 """``make_kgqa``: generate the KG-QA dataset of a KG store and write it, atomically, with its card.
 
 The records come from :class:`~kgrag.kgqa.generator.KGQAGenerator`; the files from
-:mod:`kgrag.kgqa.formats` (chat, Alpaca, ShareGPT; one file per format and split); the card from
+:mod:`kgrag.kgqa.dataset_formats` (chat, Alpaca, ShareGPT; one file per format and split); the card from
 :mod:`kgrag.kgqa.card` (counts read back from the written files, licences, templates).
 
 Example:
@@ -51,7 +51,7 @@ def make_kgqa(
         store: the KG store folder.
         out: the dataset folder: ``FORMAT/SPLIT.jsonl``, ``card.json``, ``README.md``.
         relations, langs, sources, types, limit: what to generate (:meth:`KGQAGenerator.generate`).
-        formats: of :data:`kgrag.kgqa.formats.FORMATS`; all by default.
+        formats: of :data:`kgrag.kgqa.dataset_formats.FORMATS`; all by default.
         seed: sampling and shuffling seed.
         overwrite: replace an existing dataset at ``out``.
         progress: called with (stage, done, total); stages ``generate`` then ``write``.
@@ -66,7 +66,7 @@ def make_kgqa(
             or nothing to generate.
     """
     from kgrag.kg.store import load_store
-    from kgrag.kgqa.formats import FORMATS, check_formats
+    from kgrag.kgqa.dataset_formats import FORMATS, check_formats
 
     store, out = Path(store), Path(out)
     fmts = check_formats(FORMATS if formats is None else formats)
@@ -100,7 +100,7 @@ def _make(kg: KnowledgeGraph, bank: TemplateBank, store: Path, out: Path, rels: 
           progress: Callable[[str, int, int], None] | None) -> dict[str, Any]:
     from kgrag.atomic import atomic_folder
     from kgrag.kgqa.card import build_card, count_files, write_card
-    from kgrag.kgqa.formats import write_dataset
+    from kgrag.kgqa.dataset_formats import write_dataset
 
     t0 = time.perf_counter()
     gen = KGQAGenerator(kg, bank, seed=seed)

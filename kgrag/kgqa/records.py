@@ -6,7 +6,7 @@ One reader serves ``kgrag finetune`` and ``kgrag eval qa``. Each line is a JSON 
 - ShareGPT: ``{"conversations": [{"from": "human"|"gpt"|"system", "value"}, ...]}``
 - Alpaca: ``{"instruction", "input"?, "output"}`` (a non-empty input follows the instruction)
 
-KG-QA metadata (:data:`~kgrag.kgqa.formats.METADATA`) is kept when present and checked; a line
+KG-QA metadata (:data:`~kgrag.kgqa.dataset_formats.METADATA`) is kept when present and checked; a line
 without it is a dialogue (fine-tuning only). A bad line raises :class:`DataError` naming the file,
 the line and the field.
 

@@ -34,7 +34,7 @@ from kgrag.generation.types import Message
 from kgrag.kg.builder import KGBuilder
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kg.store import load_store, write_store
-from kgrag.kgqa.formats import CONVERTERS, QARecord
+from kgrag.kgqa.dataset_formats import CONVERTERS, QARecord
 from kgrag.kgqa.generator import KGQAGenerator
 from kgrag.kgqa.records import DataError, Example, read_examples
 

@@ -16,8 +16,8 @@ import pytest
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kg.store import load_store
 from kgrag.kgqa import make_kgqa
+from kgrag.kgqa.dataset_formats import FORMATS
 from kgrag.kgqa.entities import EntityNames, link_keys
-from kgrag.kgqa.formats import FORMATS
 from kgrag.kgqa.questions import QuestionGenerator, hash_split
 
 SPLITS = ("train", "validation", "test")

@@ -14,7 +14,7 @@ from kgrag.errors import ConfigError, StoreError
 from kgrag.kg.builder import KGBuilder
 from kgrag.kg.store import MANIFEST, write_store
 from kgrag.kgqa import make_kgqa
-from kgrag.kgqa.formats import CONVERTERS, FORMATS, write_dataset
+from kgrag.kgqa.dataset_formats import CONVERTERS, FORMATS, write_dataset
 from kgrag.kgqa.generator import KGQAGenerator
 
 SPLITS = ("train", "validation", "test")
