@@ -46,11 +46,14 @@ browser:
 
 test: setup browser
 	$(BIN)/ruff check kgrag api tests benchmarks
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy kgrag api
 	$(BIN)/python -m pytest -m "not gpu"
 
 lint: setup
-	$(BIN)/ruff check kgrag tests benchmarks
-	$(BIN)/mypy kgrag
+	$(BIN)/ruff check kgrag api tests benchmarks
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy kgrag api
 
 bench: store
 	$(BIN)/python benchmarks/kg_store.py

@@ -144,8 +144,8 @@ def add_links(
             continue
         usable = {s: rows for s, rows in per_source.items() if len(rows) <= MAX_NAME_AMBIGUITY}
         sources = sorted(usable)
-        for x, s in enumerate(sources):
-            for t in sources[x + 1 :]:
+        for n, s in enumerate(sources):
+            for t in sources[n + 1 :]:
                 for a in usable[s]:
                     for b in usable[t]:
                         link(a, b, "same_english_name", f"English name {key!r}", key)
