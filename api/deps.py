@@ -57,7 +57,7 @@ def load_service(settings: Settings, model: ChatModel | None = None) -> Service:
         log.warning("the generation worker is still warming up after 600 s; /ready says so until it is done")
     info = {
         "store": str(settings.store),
-        "store_checksum": retriever.kg.manifest["checksum"],  # type: ignore[attr-defined]
+        "store_checksum": retriever.kg.checksum,
         "entities": retriever.kg.n_entities,
         "facts": retriever.kg.n_facts,
         "index": None if index is None else str(index),

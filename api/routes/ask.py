@@ -93,6 +93,6 @@ async def entity(
                    "source": f.source, "provenance": str(f.provenance), "qualifier": f.qualifier}
                   for j, f in zip(kg.out_facts(row)[:limit], facts, strict=True)],
         "facts_total": int(len(kg.out_facts(row))),
-        "links": [{"relation": kg.tables.relations[int(kg.arrays["f_rel"][j])], "entity": kg.entity_id(other)}
+        "links": [{"relation": kg.fact_relation(j), "entity": kg.entity_id(other)}
                   for j, other in kg.links_of(row)],
     }  # fmt: skip

@@ -92,7 +92,7 @@ def retrieval_cmd(
     metrics = report(outcomes)
     config = {
         "store": str(store),
-        "store_checksum": retriever.kg.manifest["checksum"],  # type: ignore[attr-defined]
+        "store_checksum": retriever.kg.checksum,
         "index": None if index is None else str(index),
         "n_per_lang": n,
         "langs": lang_list,

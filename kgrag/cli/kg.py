@@ -125,7 +125,7 @@ def _show_entity(kg: KnowledgeGraph, i: int, limit: int) -> None:
         console.print(f"description: {e.description}")
     grouped: dict[str, list[int]] = defaultdict(list)
     for j in kg.out_facts(i):
-        grouped[kg.tables.relations[int(kg.arrays["f_rel"][j])]].append(int(j))
+        grouped[kg.fact_relation(int(j))].append(int(j))
     link_rels = {r for r in grouped if kg.vocab.get(r).kind == "link"}
     table = Table(title="facts", show_lines=False)
     for c in ("relation", "values", "source", "provenance (first)"):
@@ -144,7 +144,7 @@ def _show_entity(kg: KnowledgeGraph, i: int, limit: int) -> None:
         console.print(
             f"[dim]{len(incoming):,} facts point to this entity, e.g. "
             + "; ".join(
-                f"{kg.entity_name(int(kg.arrays['f_head'][j]))} —{kg.tables.relations[int(kg.arrays['f_rel'][j])]}→"
+                f"{kg.entity_name(kg.fact_head(j))} —{kg.fact_relation(j)}→"
                 for j in incoming[:5]
             )
             + "[/]"
@@ -172,15 +172,15 @@ def link_report_cmd(
     kg = _load(store)
     by_kind: dict[str, list[int]] = defaultdict(list)
     pairs: dict[tuple[str, str, str], int] = defaultdict(int)
-    a = kg.arrays
+    f_head, f_tail, ent_source = kg.fact_heads(), kg.fact_tails(), kg.entity_source_codes()
     for code in np.flatnonzero(kg.link_mask()):
-        rel = kg.tables.relations[int(code)]
-        rows = np.flatnonzero(a["f_rel"] == code)
+        rel = kg.relation_names[int(code)]
+        rows = np.flatnonzero(kg.fact_relation_codes() == code)
         by_kind[rel] = rows.tolist()
-        hs = a["ent_source"][a["f_head"][rows]]
-        ts = a["ent_source"][a["f_tail"][rows]]
+        hs = ent_source[f_head[rows]]
+        ts = ent_source[f_tail[rows]]
         for h, t in zip(hs.tolist(), ts.tolist(), strict=True):
-            pairs[(rel, kg.tables.sources[h], kg.tables.sources[t])] += 1
+            pairs[(rel, kg.source_names[h], kg.source_names[t])] += 1
     t = Table(title="cross-source links")
     for c in ("link", "from", "to", "count"):
         t.add_column(c)
@@ -194,7 +194,7 @@ def link_report_cmd(
         for c in ("from", "to", "evidence"):
             st.add_column(c, overflow="fold")
         for j in rng.sample(rows, min(sample, len(rows))):
-            h, tt = int(a["f_head"][j]), int(a["f_tail"][j])
+            h, tt = kg.fact_head(j), kg.fact_tail(j)
             st.add_row(
                 f"{kg.entity_name(h)} ({kg.entity_id(h)})",
                 f"{kg.entity_name(tt)} ({kg.entity_id(tt)})",

@@ -15,7 +15,9 @@ from kgrag.config import get_settings
 def search_cmd(
     question: str = typer.Argument(..., help="a medical question, Chinese or English"),
     store: Path | None = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
-    index: Path | None = typer.Option(None, "--index", "-i", help="vector index folder (default: KGRAG_INDEX if it exists)"),
+    index: Path | None = typer.Option(
+        None, "--index", "-i", help="vector index folder (default: KGRAG_INDEX if it exists)"
+    ),
     top_k: int = typer.Option(10, "--top-k", "-k", help="facts to return (1..100)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:

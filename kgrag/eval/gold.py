@@ -148,7 +148,7 @@ def relation_terms(kg: KnowledgeGraph, relation: str, lang: str, bank: TemplateB
     if spec is not None:
         noun = spec.noun(lang)
         forms.append(noun if lang == "zh" else _PREPOSITION.sub("", _ARTICLE.sub("", noun)))
-    label = kg.vocab.get(relation).label(lang) if relation in kg.tables.relations else ""
+    label = kg.vocab.get(relation).label(lang) if relation in kg.relation_names else ""
     for part in label.split("/"):
         part = _PARENS.sub("", part).strip()
         forms.append(part if lang == "zh" else _VERB.sub("", part))
@@ -201,12 +201,10 @@ class GoldExtractor:
 
     def tail_text(self, row: int, lang: str) -> str | None:
         """What a ``lang`` answer calls the tail of fact ``row``, as the generator names it, or None."""
-        a = self.kg.arrays
-        tail = int(a["f_tail"][row])
+        tail = self.kg.fact_tail(row)
         if tail >= 0:
             return self.names.label(tail, lang)
-        relation = self.kg.tables.relations[int(a["f_rel"][row])]
-        return literal_item(self.kg.columns["value"][int(a["f_value"][row])], lang, relation)
+        return literal_item(self.kg.fact_value(row) or "", lang, self.kg.fact_relation(row))
 
     def _check_rows(self, example: Example) -> None:
         if any(row >= self.kg.n_facts for row in example.facts):
@@ -233,8 +231,7 @@ class GoldExtractor:
 
     def _pair(self, example: Example) -> Gold:
         self._check_rows(example)
-        rels = self.kg.tables.relations
-        between = [rels[int(self.kg.arrays["f_rel"][row])] for row in example.facts] or [example.relation]
+        between = [self.kg.fact_relation(row) for row in example.facts] or [example.relation]
         items = []
         for rel in dict.fromkeys(between):
             key = (rel, example.lang)

@@ -83,7 +83,7 @@ def part_rows(kg: KnowledgeGraph, part: str, limit: int | None) -> tuple[np.ndar
         rows = np.arange(kg.n_entities, dtype=np.int64)
         skipped = 0
     else:
-        keep = ~kg.link_mask()[kg.arrays["f_rel"]]
+        keep = ~kg.link_mask()[kg.fact_relation_codes()]
         rows = np.flatnonzero(keep).astype(np.int64)
         skipped = int(kg.n_facts - len(rows))
     return (rows if limit is None else rows[:limit]), skipped

@@ -53,12 +53,12 @@ def truncate(text: str, limit: int) -> str:
 
 def entity_lang(kg: KnowledgeGraph, i: int) -> str:
     """Language of entity ``i``'s name: ``zh`` (CMeKG) or ``en`` (the other sources)."""
-    return LANGS[int(kg.arrays["ent_lang"][i])]
+    return kg.entity_lang(i)
 
 
 def fact_lang(kg: KnowledgeGraph, j: int) -> str:
     """Language a fact is written in: that of its head entity's name."""
-    return entity_lang(kg, int(kg.arrays["f_head"][j]))
+    return entity_lang(kg, kg.fact_head(j))
 
 
 def entity_document(kg: KnowledgeGraph, i: int) -> str:
@@ -78,7 +78,7 @@ def entity_document(kg: KnowledgeGraph, i: int) -> str:
             if len(names) > MAX_ALIASES:
                 break
     doc = "; ".join(names)
-    description = truncate(kg.columns["ent_desc"][i], MAX_DESCRIPTION)
+    description = truncate(kg.description(i), MAX_DESCRIPTION)
     if description:
         doc += ("。" if entity_lang(kg, i) == "zh" else ". ") + description
     return doc
@@ -96,12 +96,10 @@ def fact_sentence(kg: KnowledgeGraph, j: int, lang: str | None = None) -> str:
     lang = lang or fact_lang(kg, j)
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}; got {lang!r}")
-    a = kg.arrays
-    rel_id = kg.tables.relations[int(a["f_rel"][j])]
-    head = kg.entity_name(int(a["f_head"][j]))
+    rel_id = kg.fact_relation(j)
+    head = kg.entity_name(kg.fact_head(j))
     tail = truncate(kg.fact_tail_text(j), MAX_VALUE)
-    q = int(a["f_qual"][j])
-    qualifier = kg.columns["qualifier"][q] if q >= 0 else ""
+    qualifier = kg.fact_qualifier(j) or ""
     pair = templates().get(rel_id)
     if pair is not None:
         sentence = (pair[0] if lang == "zh" else pair[1]).format(head=head, tail=tail)

@@ -13,6 +13,10 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from kgrag.kg.columns import Ragged, StringColumn, csr
+from kgrag.kg.graph import KnowledgeGraph, Tables
 from kgrag.kg.model import LANGS, SourceInfo
 from kgrag.kg.relations import RelationVocabulary, vocabulary
 
@@ -161,9 +165,6 @@ class KGBuilder:
             if tid not in row.types:
                 row.types.append(tid)
 
-    def has_entity(self, id: str) -> bool:
-        return id in self.entity_index
-
     def entity_row(self, id: str) -> _EntityRow:
         return self.entities[self.entity_index[id]]
 
@@ -215,8 +216,59 @@ class KGBuilder:
     def n_facts(self) -> int:
         return len(self.f_head)
 
-    def build(self):  # type: ignore[no-untyped-def]
+    def build(self) -> KnowledgeGraph:
         """Freeze into a :class:`~kgrag.kg.graph.KnowledgeGraph` (columns as numpy arrays)."""
-        from kgrag.kg.columns import freeze
-
         return freeze(self)
+
+
+def freeze(builder: KGBuilder) -> KnowledgeGraph:
+    """Turn a builder's Python-side state into numpy columns."""
+    ents = builder.entities
+    alias_strings: list[str] = []
+    alias_ptr = np.zeros(len(ents) + 1, dtype=np.int64)
+    xref_strings: list[str] = []
+    xref_ptr = np.zeros(len(ents) + 1, dtype=np.int64)
+    for i, e in enumerate(ents):
+        alias_strings.extend(e.aliases)
+        alias_ptr[i + 1] = len(alias_strings)
+        xref_strings.extend(e.xrefs)
+        xref_ptr[i + 1] = len(xref_strings)
+    types = Ragged.from_lists([e.types for e in ents], np.int16)
+    columns = {
+        "ent_id": StringColumn.from_strings(e.id for e in ents),
+        "ent_name": StringColumn.from_strings(e.name for e in ents),
+        "ent_desc": StringColumn.from_strings(e.description for e in ents),
+        "alias": StringColumn.from_strings(alias_strings),
+        "xref": StringColumn.from_strings(xref_strings),
+        "value": StringColumn.from_strings(builder.values.items),
+        "key": StringColumn.from_strings(builder.keys),
+        "qualifier": StringColumn.from_strings(builder.qualifiers.items),
+    }
+    arrays: dict[str, np.ndarray] = {
+        "ent_lang": np.fromiter((e.lang for e in ents), dtype=np.int8, count=len(ents)),
+        "ent_source": np.fromiter((e.source for e in ents), dtype=np.int8, count=len(ents)),
+        "alias_ptr": alias_ptr,
+        "xref_ptr": xref_ptr,
+        "type_ptr": types.ptr,
+        "type_val": types.values,
+        "f_head": np.frombuffer(builder.f_head, dtype=np.int32).copy(),
+        "f_rel": np.frombuffer(builder.f_rel, dtype=np.int16).copy(),
+        "f_tail": np.frombuffer(builder.f_tail, dtype=np.int32).copy(),
+        "f_value": np.frombuffer(builder.f_value, dtype=np.int32).copy(),
+        "f_source": np.frombuffer(builder.f_source, dtype=np.int8).copy(),
+        "f_file": np.frombuffer(builder.f_file, dtype=np.int16).copy(),
+        "f_line": np.frombuffer(builder.f_line, dtype=np.int64).copy(),
+        "f_key": np.frombuffer(builder.f_key, dtype=np.int32).copy(),
+        "f_qual": np.frombuffer(builder.f_qual, dtype=np.int32).copy(),
+    }
+    n = len(ents)
+    arrays["out_ptr"], arrays["out_idx"] = csr(arrays["f_head"], n)
+    arrays["in_ptr"], arrays["in_idx"] = csr(arrays["f_tail"], n)
+    tables = Tables(
+        sources=list(builder.source_ids.items),
+        source_info=dict(builder.sources),
+        files=list(builder.files.items),
+        relations=list(builder.relations.items),
+        types=list(builder.types.items),
+    )
+    return KnowledgeGraph(columns, arrays, tables, builder.vocab)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,12 +44,19 @@ def normalize_name(text: str) -> str:
 @dataclass
 class KnowledgeGraph:
     """The canonical KG. Build with :class:`~kgrag.kg.builder.KGBuilder`, or load with
-    :func:`kgrag.kg.store.load_store`."""
+    :func:`kgrag.kg.store.load_store`.
+
+    The columns, arrays and tables are the storage layout, read only inside :mod:`kgrag.kg`;
+    everything else goes through the accessors below (per row, or whole columns as read-only
+    numpy arrays for vectorised work).
+    """
 
     columns: dict[str, StringColumn]
     arrays: dict[str, np.ndarray]
     tables: Tables
     vocab: RelationVocabulary
+    #: the store's manifest (sources, counts, checksum) when loaded from a store; empty when built
+    manifest: dict[str, Any] = field(default_factory=dict)
     _id_index: dict[str, int] | None = field(default=None, repr=False)
     _name_index: dict[str, list[int]] | None = field(default=None, repr=False)
     _link_mask: np.ndarray | None = field(default=None, repr=False)
@@ -63,6 +70,104 @@ class KnowledgeGraph:
     def n_facts(self) -> int:
         return len(self.arrays["f_head"])
 
+    @property
+    def checksum(self) -> str:
+        """The store checksum this graph was loaded from ("" for a graph built in memory)."""
+        return str(self.manifest.get("checksum", ""))
+
+    # -- code tables -------------------------------------------------------------------------
+    @property
+    def relation_names(self) -> list[str]:
+        """Relation id per relation code (the values of :meth:`fact_relation_codes`)."""
+        return self.tables.relations
+
+    @property
+    def source_names(self) -> list[str]:
+        """Source name per source code (the values of :meth:`fact_source_codes`)."""
+        return self.tables.sources
+
+    @property
+    def type_names(self) -> list[str]:
+        """Type name per type code (the values of :meth:`entity_type_csr`)."""
+        return self.tables.types
+
+    def source_code(self, source: str) -> int | None:
+        """The int code of a source name, or None when the graph has no such source."""
+        try:
+            return self.tables.sources.index(source)
+        except ValueError:
+            return None
+
+    # -- whole columns (read-only arrays, for vectorised work) ----------------------------------
+    def fact_heads(self) -> np.ndarray:
+        """Head entity row of every fact."""
+        return self.arrays["f_head"]
+
+    def fact_tails(self) -> np.ndarray:
+        """Tail entity row of every fact (-1 for a literal)."""
+        return self.arrays["f_tail"]
+
+    def fact_relation_codes(self) -> np.ndarray:
+        """Relation code of every fact (names: :attr:`relation_names`)."""
+        return self.arrays["f_rel"]
+
+    def fact_source_codes(self) -> np.ndarray:
+        """Source code of every fact (names: :attr:`source_names`)."""
+        return self.arrays["f_source"]
+
+    def fact_value_rows(self) -> np.ndarray:
+        """Row in the value pool of every fact's literal (-1 for an entity tail); see :meth:`value`."""
+        return self.arrays["f_value"]
+
+    def entity_lang_codes(self) -> np.ndarray:
+        """Language code of every entity (an index into :data:`~kgrag.kg.model.LANGS`)."""
+        return self.arrays["ent_lang"]
+
+    def entity_source_codes(self) -> np.ndarray:
+        """Source code of every entity (names: :attr:`source_names`)."""
+        return self.arrays["ent_source"]
+
+    def entity_type_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ptr, codes)``: entity ``i``'s type codes are ``codes[ptr[i]:ptr[i+1]]``."""
+        return self.arrays["type_ptr"], self.arrays["type_val"]
+
+    def alias_owners(self) -> np.ndarray:
+        """Entity row of every alias, in :meth:`all_aliases` order."""
+        return np.repeat(np.arange(self.n_entities), np.diff(self.arrays["alias_ptr"]))
+
+    def all_entity_ids(self) -> StringColumn:
+        """Every entity id, by row."""
+        return self.columns["ent_id"]
+
+    def all_entity_names(self) -> StringColumn:
+        """Every entity's preferred name, by row."""
+        return self.columns["ent_name"]
+
+    def all_aliases(self) -> StringColumn:
+        """Every alias, grouped by owner row (owners: :meth:`alias_owners`)."""
+        return self.columns["alias"]
+
+    def all_values(self) -> StringColumn:
+        """The pool of literal values (indexed by :meth:`fact_value_rows`)."""
+        return self.columns["value"]
+
+    def description_lengths(self) -> np.ndarray:
+        """UTF-8 length of every entity's description (0: none)."""
+        return np.diff(np.asarray(self.columns["ent_desc"].offsets))
+
+    def out_degrees(self) -> np.ndarray:
+        """Facts headed by each entity."""
+        return np.diff(self.arrays["out_ptr"])
+
+    def in_degrees(self) -> np.ndarray:
+        """Facts whose tail is each entity."""
+        return np.diff(self.arrays["in_ptr"])
+
+    def use_plain_views(self) -> None:
+        """Swap memory-mapped arrays for plain ndarray views of the same bytes: about three times
+        cheaper to index one element at a time (bulk readers that do that call this once)."""
+        self.arrays.update({k: np.asarray(v) for k, v in self.arrays.items()})
+
     # -- entities --------------------------------------------------------------------------
     def entity_id(self, i: int) -> str:
         return self.columns["ent_id"][i]
@@ -72,6 +177,13 @@ class KnowledgeGraph:
 
     def entity_source(self, i: int) -> str:
         return self.tables.sources[int(self.arrays["ent_source"][i])]
+
+    def entity_lang(self, i: int) -> str:
+        """``zh`` or ``en``."""
+        return LANGS[int(self.arrays["ent_lang"][i])]
+
+    def description(self, i: int) -> str:
+        return self.columns["ent_desc"][i]
 
     def aliases(self, i: int) -> list[str]:
         ptr = self.arrays["alias_ptr"]
@@ -166,6 +278,38 @@ class KnowledgeGraph:
             value=None if value_row < 0 else self.columns["value"][value_row],
             qualifier=None if qual < 0 else self.columns["qualifier"][qual],
         )
+
+    def fact_head(self, j: int) -> int:
+        """Head entity row of fact ``j``."""
+        return int(self.arrays["f_head"][j])
+
+    def fact_tail(self, j: int) -> int:
+        """Tail entity row of fact ``j``, -1 when its tail is a literal."""
+        return int(self.arrays["f_tail"][j])
+
+    def fact_relation_code(self, j: int) -> int:
+        return int(self.arrays["f_rel"][j])
+
+    def fact_relation(self, j: int) -> str:
+        """Relation id of fact ``j`` (``has_symptom``)."""
+        return self.tables.relations[int(self.arrays["f_rel"][j])]
+
+    def fact_source(self, j: int) -> str:
+        return self.tables.sources[int(self.arrays["f_source"][j])]
+
+    def fact_value(self, j: int) -> str | None:
+        """The literal tail of fact ``j``, None when its tail is an entity."""
+        v = int(self.arrays["f_value"][j])
+        return None if v < 0 else self.columns["value"][v]
+
+    def fact_qualifier(self, j: int) -> str | None:
+        """Fact ``j``'s qualifier (an HPO annotation's frequency, an unmapped predicate), or None."""
+        q = int(self.arrays["f_qual"][j])
+        return None if q < 0 else self.columns["qualifier"][q]
+
+    def value(self, k: int) -> str:
+        """Literal ``k`` of the value pool."""
+        return self.columns["value"][k]
 
     def fact_tail_text(self, j: int) -> str:
         """The tail's name, or the literal value."""

@@ -22,7 +22,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -138,7 +138,7 @@ def load_store(path: str | Path, *, verify: bool = False, mmap: bool = True) -> 
     manifest = read_manifest(path)
     if verify:
         verify_store(path)
-    mode = "r" if mmap else None
+    mode: Literal["r"] | None = "r" if mmap else None
     try:
         columns = {}
         for name in manifest["columns"]:
@@ -161,6 +161,4 @@ def load_store(path: str | Path, *, verify: bool = False, mmap: bool = True) -> 
         relations=raw["relations"],
         types=raw["types"],
     )
-    kg = KnowledgeGraph(columns, arrays, tables, vocabulary())
-    kg.manifest = manifest  # type: ignore[attr-defined]
-    return kg
+    return KnowledgeGraph(columns, arrays, tables, vocabulary(), manifest=manifest)

@@ -43,8 +43,7 @@ def link_keys(kg: KnowledgeGraph) -> dict[int, str]:
     """Entity row → the smallest id of its link component (every link kind), for linked rows only:
     the key :meth:`QuestionGenerator.split_of` hashes (the default store's components are far
     below its 64-entity walk cap, so both agree)."""
-    a = kg.arrays
-    link = np.flatnonzero(kg.link_mask()[np.asarray(a["f_rel"])])
+    link = np.flatnonzero(kg.link_mask()[np.asarray(kg.fact_relation_codes())])
     parent: dict[int, int] = {}
 
     def root(x: int) -> int:
@@ -53,7 +52,7 @@ def link_keys(kg: KnowledgeGraph) -> dict[int, str]:
             x = parent[x]
         return x
 
-    for h, t in zip(a["f_head"][link].tolist(), a["f_tail"][link].tolist(), strict=True):
+    for h, t in zip(kg.fact_heads()[link].tolist(), kg.fact_tails()[link].tolist(), strict=True):
         rh, rt = root(h), root(t)
         if rh != rt:
             parent[max(rh, rt)] = min(rh, rt)
@@ -88,17 +87,16 @@ class EntityNames:
     """
 
     def __init__(self, kg: KnowledgeGraph, split_seed: int = 0) -> None:
-        kg.arrays.update({k: np.asarray(v) for k, v in kg.arrays.items()})
+        kg.use_plain_views()
         self.kg, self.split_seed = kg, split_seed
-        a = kg.arrays
-        self.ids = list(kg.columns["ent_id"])
-        self.names = list(kg.columns["ent_name"])
-        self.sources = [kg.tables.sources[s] for s in a["ent_source"].tolist()]
+        self.ids = list(kg.all_entity_ids())
+        self.names = list(kg.all_entity_names())
+        self.sources = [kg.source_names[s] for s in kg.entity_source_codes().tolist()]
         self._keys = link_keys(kg)
         self.linked = np.zeros(kg.n_entities, dtype=bool)
         self.linked[list(self._keys)] = True
         self._q = _Questions(kg, self.linked)
-        ptr, val = a["type_ptr"], a["type_val"]
+        ptr, val = kg.entity_type_csr()
         self.type = np.full(kg.n_entities, -1, dtype=np.int64)
         has = np.diff(ptr) > 0
         self.type[has] = val[ptr[:-1][has]]
@@ -116,18 +114,18 @@ class EntityNames:
     def type_name(self, row: int) -> str | None:
         """The entity's first KG type, or None."""
         t = int(self.type[row])
-        return self.kg.tables.types[t] if t >= 0 else None
+        return self.kg.type_names[t] if t >= 0 else None
 
     def _english_names(self) -> dict[int, str]:
         """CMeKG row → its first English name fit for a sentence (pinyin and codes left out)."""
-        code, a = self.kg.relation_code("english_name"), self.kg.arrays
+        kg, code = self.kg, self.kg.relation_code("english_name")
         out: dict[int, str] = {}
         if code is None:
             return out
-        values = self.kg.columns["value"]
-        for j in np.flatnonzero(np.asarray(a["f_rel"]) == code).tolist():
-            row = int(a["f_head"][j])
-            for part in re.split(r"[;；（）()]", values[int(a["f_value"][j])]):
+        values, f_head, f_value = kg.all_values(), kg.fact_heads(), kg.fact_value_rows()
+        for j in np.flatnonzero(np.asarray(kg.fact_relation_codes()) == code).tolist():
+            row = int(f_head[j])
+            for part in re.split(r"[;；（）()]", values[int(f_value[j])]):
                 part = part.strip()
                 if (row not in out and _EN_NAME.fullmatch(part) and not is_pinyin(part) and not part.isupper()
                         and not self.glued(part)):
@@ -140,9 +138,9 @@ class EntityNames:
         synonyms or definitions) that splits into two or three words they do use."""
         if self._words is None:
             english = [r for r, src in enumerate(self.sources) if src != "cmekg"]
-            ptr, aliases, desc = self.kg.arrays["alias_ptr"], self.kg.columns["alias"], self.kg.columns["ent_desc"]
-            texts = [self.names[r] for r in english] + [desc[r] for r in english]
-            texts += [aliases[j] for r in english for j in range(int(ptr[r]), int(ptr[r + 1]))]
+            kg = self.kg
+            texts = [self.names[r] for r in english] + [kg.description(r) for r in english]
+            texts += [alias for r in english for alias in kg.aliases(r)]
             self._words = set(_WORD.findall(" ".join(texts).lower()))
         return any(len(w) >= _GLUED_MIN and w not in self._words and _splits(w, self._words, 3)
                    for w in _WORD.findall(name.lower()))
@@ -152,7 +150,7 @@ class EntityNames:
         English name, or a twin's name; None when the KG has none."""
         english = self._english_names()
         out: dict[str, list[str | None]] = {"zh": [], "en": []}
-        lower_types = {self.kg.tables.types.index(t) for t in _LOWER_TYPES if t in self.kg.tables.types}
+        lower_types = {self.kg.type_names.index(t) for t in _LOWER_TYPES if t in self.kg.type_names}
         for row, name in enumerate(self.names):
             zh = has_cjk(name)
             own: dict[str, str | None] = {"zh": name if zh else None, "en": None if zh else name}

@@ -99,30 +99,31 @@ class KGQAGenerator:
 
     # -- facts ---------------------------------------------------------------------------------
     def _index(self, relations: Sequence[str], sources: Sequence[str]) -> None:
-        a, kg = self.kg.arrays, self.kg
+        kg = self.kg
         codes = [c for r in relations if (c := kg.relation_code(r)) is not None]
-        src_codes = [kg.tables.sources.index(s) for s in sources if s in kg.tables.sources]
-        f_rel, f_head = np.asarray(a["f_rel"]), np.asarray(a["f_head"])
-        rows = np.flatnonzero(np.isin(f_rel, codes) & np.isin(np.asarray(a["f_source"]), src_codes))
+        src_codes = [c for s in sources if (c := kg.source_code(s)) is not None]
+        f_rel, f_head = np.asarray(kg.fact_relation_codes()), np.asarray(kg.fact_heads())
+        f_tail, f_source = np.asarray(kg.fact_tails()), np.asarray(kg.fact_source_codes())
+        rows = np.flatnonzero(np.isin(f_rel, codes) & np.isin(f_source, src_codes))
         rows = rows[np.lexsort((rows, f_rel[rows], f_head[rows]))]
         h, r = f_head[rows], f_rel[rows]
         starts = np.r_[0, np.flatnonzero((np.diff(h) != 0) | (np.diff(r) != 0)) + 1] if len(rows) else rows[:0]
         ends = np.r_[starts[1:], len(rows)]
-        self._fact_row, self._tail = rows.tolist(), np.asarray(a["f_tail"])[rows].tolist()
-        self._value = np.asarray(a["f_value"])[rows].tolist()
-        self._rel_of = [kg.tables.relations[c] for c in r.tolist()]
-        self._fsrc = [kg.tables.sources[s] for s in np.asarray(a["f_source"])[rows].tolist()]
+        self._fact_row, self._tail = rows.tolist(), f_tail[rows].tolist()
+        self._value = np.asarray(kg.fact_value_rows())[rows].tolist()
+        self._rel_of = [kg.relation_names[c] for c in r.tolist()]
+        self._fsrc = [kg.source_names[s] for s in f_source[rows].tolist()]
         self._groups: dict[int, dict[int, tuple[int, int]]] = {}
         for hh, rr, s, e in zip(h[starts].tolist(), r[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
             self._groups.setdefault(hh, {})[rr] = (s, e)
-        self._pool_rows = {c: np.unique(np.asarray(a["f_tail"])[rows[r == c]]) for c in codes}
+        self._pool_rows = {c: np.unique(f_tail[rows[r == c]]) for c in codes}
         self._pools: dict[tuple[int, int], np.ndarray] = {}
         self._truth_cache: tuple[tuple[int, int], tuple[set[int], set[str]]] = ((-1, -1), (set(), set()))
-        self._values = list(kg.columns["value"])
+        self._values = list(kg.all_values())
 
     def _groups_of(self, row: int) -> list[_Group]:
         """The entity's own relation groups, then its twins' for relations it has none of."""
-        rels = self.kg.tables.relations
+        rels = self.kg.relation_names
         own = self._groups.get(row, {})
         out = [_Group(rels[c], c, row, tuple(range(s, e))) for c, (s, e) in own.items()]
         extra: dict[int, tuple[int, list[int]]] = {}
@@ -183,8 +184,7 @@ class KGQAGenerator:
     def _heads(self, sources: Sequence[str], descriptions: bool) -> list[int]:
         rows = set(self._groups)
         if descriptions or "icd10" in self._want:
-            desc = self.kg.columns["ent_desc"]
-            lengths = np.diff(np.asarray(desc.offsets))
+            lengths = self.kg.description_lengths()
             rows.update(np.flatnonzero(lengths > 0).tolist())
             rows.update(i for i, eid in enumerate(self._ids) if eid.startswith("icd10cm:"))
         return sorted(r for r in rows if self._src[r] in sources)
@@ -294,8 +294,8 @@ class KGQAGenerator:
             return  # a pair is asked once (its answer names every relation between the two)
         pos, other = pick
         self._paired.add(other.casefold())
-        tail, rels = self._tail[pos], self.kg.tables.relations
-        owner = int(self.kg.arrays["f_head"][self._fact_row[pos]])
+        tail, rels = self._tail[pos], self.kg.relation_names
+        owner = self.kg.fact_head(self._fact_row[pos])
         between = [(rels[c], s + self._tail[s:e].index(tail)) for c, (s, e) in self._groups.get(owner, {}).items()
                    if rels[c] in self.bank.relations and tail in self._tail[s:e]][:3] or [(g.rel, pos)]
         answer = ("" if lang == "zh" else " ").join(self._pair_sentence(r, name, other, lang, rng) for r, _ in between)
@@ -354,7 +354,7 @@ class KGQAGenerator:
     def _description(self, row: int, name: str, lang: str, groups: list[_Group], rng: random.Random,
                      base: dict) -> Iterable[QARecord]:
         source = self._src[row]
-        desc = self.kg.columns["ent_desc"][row] if source != "cmekg" else ""
+        desc = self.kg.description(row) if source != "cmekg" else ""
         sentences, used = [], []
         if desc and lang == "en":
             sentences.append(from_definition(name, desc, _SOURCE_LABEL.get(source, source.upper())))
@@ -395,7 +395,7 @@ def check_request(kg: KnowledgeGraph, bank: TemplateBank, *, relations: Sequence
             valid ones), or a ``limit`` below 1.
     """
     valid = valid_relations(bank)
-    srcs = [s for s in kg.tables.sources if s != "links"]
+    srcs = [s for s in kg.source_names if s != "links"]
     if limit is not None and limit < 1:
         raise ConfigError(f"limit must be at least 1; got {limit}")
     return (_check("relation", list(valid if relations is None else relations), valid),

@@ -187,7 +187,7 @@ class QuestionGenerator:
         self.kg = kg
         self.templates = tuple(load_templates() if templates is None else templates)
         self.split_seed, self.dev_fraction, self.max_per_head = split_seed, dev_fraction, max_per_head
-        self._rel, self._head = np.asarray(kg.arrays["f_rel"]), np.asarray(kg.arrays["f_head"])
+        self._rel, self._head = np.asarray(kg.fact_relation_codes()), np.asarray(kg.fact_heads())
         self._cache: dict[tuple[frozenset[str] | None, int, int], tuple[int, ...]] = {}
 
     @cached_property
@@ -199,7 +199,7 @@ class QuestionGenerator:
     def _walk(self, row: int, kinds: frozenset[str] | None, hops: int) -> tuple[int, ...]:
         """``row`` and the entities at most ``hops`` links of ``kinds`` (None: any) away, sorted."""
         if (key := (kinds, hops, row)) not in self._cache:
-            rels = self.kg.tables.relations
+            rels = self.kg.relation_names
             seen, frontier = {row}, [row]
             for _ in range(hops):
                 if not frontier or len(seen) >= _MAX_COMPONENT:

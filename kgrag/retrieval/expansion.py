@@ -88,7 +88,7 @@ class GraphExpander:
         self._ingredient = -1 if ingredient is None else ingredient
         #: ingredients per product, and facts per entity: the keys that order an ingredient's products
         self._n_ingredients = None if ingredient is None else kg.entity_tails_per_head(ingredient)
-        self._n_facts = np.diff(kg.arrays["out_ptr"])
+        self._n_facts = kg.out_degrees()
 
     def equivalents(self, row: int) -> list[int]:
         """Entities joined to ``row`` by cross-source links (both directions)."""
@@ -96,8 +96,8 @@ class GraphExpander:
         return list(dict.fromkeys(out))[: self.config.max_equivalents]
 
     def parents(self, row: int) -> list[int]:
-        a = self.kg.arrays
-        out = [int(a["f_tail"][j]) for j in self.kg.out_facts(row) if a["f_rel"][j] == self._is_a]
+        tails, rels = self.kg.fact_tails(), self.kg.fact_relation_codes()
+        out = [int(tails[j]) for j in self.kg.out_facts(row) if rels[j] == self._is_a]
         return out[: self.config.max_parents]
 
     def products(self, row: int) -> list[int]:
@@ -105,8 +105,8 @@ class GraphExpander:
         n_ingredients, n_facts = self._n_ingredients, self._n_facts
         if n_ingredients is None:
             return []
-        a = self.kg.arrays
-        heads = [int(a["f_head"][j]) for j in self.kg.in_facts(row) if a["f_rel"][j] == self._ingredient]
+        f_head, rels = self.kg.fact_heads(), self.kg.fact_relation_codes()
+        heads = [int(f_head[j]) for j in self.kg.in_facts(row) if rels[j] == self._ingredient]
         ranked = sorted(dict.fromkeys(heads), key=lambda p: (n_ingredients[p] != 1, -n_facts[p]))
         return ranked[: self.config.max_products]
 
@@ -114,14 +114,13 @@ class GraphExpander:
         """Facts of one entity, capped per relation (more for relations the intent wants)."""
         if len(facts) == 0:
             return []
-        a = self.kg.arrays
-        rel_codes = a["f_rel"][facts]
+        rel_codes = self.kg.fact_relation_codes()[facts]
         keep = ~self._is_link[rel_codes]
         facts, rel_codes = facts[keep], rel_codes[keep]
         picked: list[int] = []
         for code in np.unique(rel_codes):
             rows = facts[rel_codes == code]
-            wanted = prior(self.kg.tables.relations[int(code)]) > 0.5
+            wanted = prior(self.kg.relation_names[int(code)]) > 0.5
             cap = self.config.prior_per_relation if wanted else self.config.per_relation
             picked.extend(int(j) for j in rows[:cap])
         return picked
@@ -186,15 +185,15 @@ class GraphExpander:
         weight, seed)), weighted by the weaker end; at most ``max_bridges``."""
         if len(anchored) < 2:
             return {}
-        a = self.kg.arrays
+        f_tail, f_rel = self.kg.fact_tails(), self.kg.fact_relation_codes()
         rows = np.fromiter(anchored, dtype=np.int64, count=len(anchored))
         found: dict[int, Candidate] = {}
         for anchor, (mention, weight, seed) in anchored.items():
             out = self.kg.out_facts(anchor)
             if len(out) == 0:
                 continue
-            tails = a["f_tail"][out]
-            hit = np.isin(tails, rows) & ~self._is_link[a["f_rel"][out]]
+            tails = f_tail[out]
+            hit = np.isin(tails, rows) & ~self._is_link[f_rel[out]]
             for j, tail in zip(out[hit].tolist(), tails[hit].tolist(), strict=True):
                 other_mention, other_weight, _ = anchored[int(tail)]
                 if other_mention == mention or j in found:

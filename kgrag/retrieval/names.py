@@ -119,13 +119,14 @@ def row_priors(kg: KnowledgeGraph) -> np.ndarray:
     """Per entity: its best type prior × its source prior."""
     table = priors()
     default = table["default"]
-    type_table = np.array([table["type"].get(t, default["type"]) for t in kg.tables.types] + [0.0])
-    ptr, val = kg.arrays["type_ptr"], np.asarray(kg.arrays["type_val"], dtype=np.int64)
+    type_table = np.array([table["type"].get(t, default["type"]) for t in kg.type_names] + [0.0])
+    ptr, codes = kg.entity_type_csr()
+    val = np.asarray(codes, dtype=np.int64)
     padded = np.insert(val, ptr[:-1], len(type_table) - 1)  # a 0.0 slot per row: no empty groups
     best = np.maximum.reduceat(type_table[padded], ptr[:-1] + np.arange(kg.n_entities))
     best[np.diff(ptr) == 0] = default["type"]
-    src_table = np.array([table["source"].get(s, default["source"]) for s in kg.tables.sources])
-    return best * src_table[np.asarray(kg.arrays["ent_source"], dtype=np.int64)]
+    src_table = np.array([table["source"].get(s, default["source"]) for s in kg.source_names])
+    return best * src_table[np.asarray(kg.entity_source_codes(), dtype=np.int64)]
 
 
 #: Dosage-form words stripped from a product's English name to find its ingredient's English name
@@ -151,15 +152,13 @@ def ingredient_aliases(kg: KnowledgeGraph) -> list[tuple[str, int]]:
     code = kg.relation_code("ingredient")
     if code is None:
         return []
-    a = kg.arrays
-    rows = np.flatnonzero((a["f_rel"] == code) & (a["f_tail"] >= 0))
-    heads, tails = a["f_head"][rows], a["f_tail"][rows]
+    f_tail = kg.fact_tails()
+    rows = np.flatnonzero((kg.fact_relation_codes() == code) & (f_tail >= 0))
+    heads, tails = kg.fact_heads()[rows], f_tail[rows]
     single = kg.entity_tails_per_head(code) == 1
-    ptr, aliases = a["alias_ptr"], kg.columns["alias"]
     out: dict[tuple[str, int], None] = {}
     for product, ingredient in zip(heads[single[heads]], tails[single[heads]], strict=True):
-        for j in range(int(ptr[product]), int(ptr[product + 1])):
-            name = aliases[j]
+        for name in kg.aliases(int(product)):
             if _CJK.search(name):
                 continue
             stem = " ".join(_DOSAGE_FORM.sub(" ", name.lower()).split())
@@ -174,19 +173,19 @@ def build_name_index(kg: KnowledgeGraph, rules: StopRules = StopRules()) -> Name
     candidates, stop what ``rules`` say, and build the automaton."""
     ahocorasick = require("ahocorasick")
     derived = ingredient_aliases(kg)
-    raw = list(kg.columns["ent_name"]) + list(kg.columns["alias"]) + [name for name, _ in derived]
+    raw = list(kg.all_entity_names()) + list(kg.all_aliases()) + [name for name, _ in derived]
     upper = np.array([s.isupper() for s in raw])
     key_id: dict[str, int] = {}
     kid = np.fromiter((key_id.setdefault(normalize_question(s), len(key_id)) for s in raw), np.int64, len(raw))
     keys = list(key_id)
     n = kg.n_entities
     owner = np.concatenate([
-        np.arange(n), np.repeat(np.arange(n), np.diff(kg.arrays["alias_ptr"])),
+        np.arange(n), kg.alias_owners(),
         np.array([row for _, row in derived], dtype=np.int64),
     ])  # fmt: skip
     is_alias = np.arange(len(raw)) >= n
     prior = row_priors(kg)
-    facts = np.diff(kg.arrays["out_ptr"]) + np.diff(kg.arrays["in_ptr"])
+    facts = kg.out_degrees() + kg.in_degrees()
     # one (key, entity) pair each, by name where it can; low priors out; then grouped by key:
     # names before aliases, then by prior, then by number of facts
     order = np.lexsort((is_alias, owner, kid))

@@ -118,8 +118,8 @@ class FactRanker:
     def fact_text(self, j: int) -> str:
         """Text for the lexical channel: head, both relation labels, tail/value (cut)."""
         kg = self.kg
-        rel = kg.vocab.get(kg.tables.relations[int(kg.arrays["f_rel"][j])])
-        head = kg.entity_name(int(kg.arrays["f_head"][j]))
+        rel = kg.vocab.get(kg.fact_relation(j))
+        head = kg.entity_name(kg.fact_head(j))
         return f"{head} {rel.zh} {rel.en} {kg.fact_tail_text(j)[:200]}"
 
     def rank(

@@ -14,6 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,11 @@ from kgrag.retrieval.intents import detect_intents, relation_prior
 from kgrag.retrieval.linking import EntityLink, EntityLinker
 from kgrag.retrieval.normalize import normalize_question, validate_question
 from kgrag.retrieval.ranking import FactRanker, RankingConfig
+
+if TYPE_CHECKING:  # the index layer loads torch and faiss lazily; only its types are needed here
+    from kgrag.index.build import LoadedIndex
+    from kgrag.index.embedders import Embedder
+    from kgrag.retrieval.linking import DenseFallback
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +69,7 @@ class RetrievedFact:
         """Fact ``row`` of ``kg`` as the retriever gives it (relation label in ``lang``)."""
         f = kg.fact(row)
         return cls(
-            fact=row, head=f.head, head_name=kg.entity_name(int(kg.arrays["f_head"][row])), relation=f.relation,
+            fact=row, head=f.head, head_name=kg.entity_name(kg.fact_head(row)), relation=f.relation,
             relation_label=kg.vocab.get(f.relation).label(lang), tail=f.tail, tail_text=kg.fact_tail_text(row),
             source=f.source, provenance=str(f.provenance), score=score, qualifier=f.qualifier,
         )  # fmt: skip
@@ -98,8 +104,8 @@ class KGRetriever:
         kg: KnowledgeGraph,
         linker: EntityLinker,
         *,
-        index: object | None = None,
-        embedder: object | None = None,
+        index: LoadedIndex | None = None,
+        embedder: Embedder | None = None,
         expansion: ExpansionConfig | None = None,
         ranking: RankingConfig | None = None,
     ) -> None:
@@ -111,12 +117,12 @@ class KGRetriever:
         self.embedder = embedder
         self._fact_vectors: np.ndarray | None = None
         self._fact_slot: np.ndarray | None = None
-        if index is not None and "facts" in getattr(index, "ids", {}):
-            ids = index.ids["facts"]  # type: ignore[attr-defined]
+        if index is not None and "facts" in index.ids:
+            ids = index.ids["facts"]
             slot = np.full(kg.n_facts, -1, dtype=np.int64)
             slot[ids] = np.arange(len(ids))
             self._fact_slot = slot
-            self._fact_vectors = np.load(Path(index.path) / "facts.vectors.npy", mmap_mode="r")  # type: ignore[attr-defined]
+            self._fact_vectors = np.load(Path(index.path) / "facts.vectors.npy", mmap_mode="r")
 
     @classmethod
     def load(
@@ -135,7 +141,7 @@ class KGRetriever:
             from kgrag.index.embedders import make_embedder
 
             manifest = read_index_manifest(index)
-            loaded = load_index(index, kg.manifest["checksum"], manifest["embedder"])  # type: ignore[attr-defined]
+            loaded = load_index(index, kg.checksum, manifest["embedder"])
             embedder = make_embedder(manifest["embedder"], device)
             dense = _dense_entity_search(loaded, embedder)
         linker = EntityLinker.from_kg(kg, dense=dense)
@@ -172,9 +178,10 @@ class KGRetriever:
             seeds, lambda r: relation_prior(intents, r, default=0.0), mentions=_mentions(links)
         )
         t_expand = time.perf_counter()
-        rel_names = self.kg.tables.relations
+        rel_names = self.kg.relation_names
         prior_of = {code: relation_prior(intents, name) for code, name in enumerate(rel_names)}
-        codes = self.kg.arrays["f_rel"][[c.fact for c in candidates]] if candidates else np.zeros(0, dtype=np.int16)
+        fact_rows = [c.fact for c in candidates]
+        codes = self.kg.fact_relation_codes()[fact_rows] if candidates else np.zeros(0, dtype=np.int16)
         # an intent asks about the linked entity as head ("side effects of X"): the same relation
         # pointing *at* X answers another question, so incoming facts keep only a fraction of it.
         # A bridge joins two entities the question names: whatever its relation, it is about this
@@ -211,7 +218,7 @@ class KGRetriever:
     def _dense_scores(self, question: str, fact_rows: list[int]) -> np.ndarray | None:
         if self._fact_vectors is None or self.embedder is None or not fact_rows:
             return None
-        q = self.embedder.encode([question])[0].astype(np.float32)  # type: ignore[attr-defined]
+        q = self.embedder.encode([question])[0].astype(np.float32)
         slots = self._fact_slot[fact_rows]  # type: ignore[index]
         scores = np.full(len(fact_rows), -1.0, dtype=np.float32)
         have = slots >= 0
@@ -236,8 +243,8 @@ class KGRetriever:
         for idx in order:
             j = candidates[int(idx)].fact
             key = (
-                kg.entity_name(int(kg.arrays["f_head"][j])).casefold(),
-                kg.tables.relations[int(kg.arrays["f_rel"][j])],
+                kg.entity_name(kg.fact_head(j)).casefold(),
+                kg.fact_relation(j),
                 kg.fact_tail_text(j).casefold(),
             )
             if key not in seen:
@@ -246,7 +253,7 @@ class KGRetriever:
             if len(distinct) >= top_k * 20:
                 break
         chosen = _diversify(
-            distinct, [int(kg.arrays["f_rel"][candidates[i].fact]) for i in distinct], top_k, has_intent
+            distinct, [kg.fact_relation_code(candidates[i].fact) for i in distinct], top_k, has_intent
         )
         return [RetrievedFact.from_row(kg, candidates[i].fact, lang, float(fused[i])) for i in chosen]
 
@@ -296,14 +303,14 @@ def _mentions(links: list[EntityLink]) -> dict[int, int]:
     return out
 
 
-def _dense_entity_search(index: object, embedder: object):  # type: ignore[no-untyped-def]
+def _dense_entity_search(index: LoadedIndex, embedder: Embedder) -> DenseFallback | None:
     """The linker's dense fallback: nearest entity documents to the question."""
-    if "entities" not in getattr(index, "ids", {}):
+    if "entities" not in index.ids:
         return None
 
     def search(text: str, k: int) -> list[tuple[int, float]]:
-        q = embedder.encode([text])  # type: ignore[attr-defined]
-        scores, rows = index.search("entities", q, k)  # type: ignore[attr-defined]
+        q = embedder.encode([text])
+        scores, rows = index.search("entities", q, k)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
     return search

@@ -55,8 +55,8 @@ class GroundedBuilder:
         if not 0 <= none_share < 1:
             raise ValueError(f"none_share must be in [0, 1); got {none_share}")
         self.kg, self.seed, self.max_facts, self.none_share = kg, seed, max_facts, none_share
-        self._f_rel = np.asarray(kg.arrays["f_rel"])
-        self._f_head = np.asarray(kg.arrays["f_head"])
+        self._f_rel = np.asarray(kg.fact_relation_codes())
+        self._f_head = np.asarray(kg.fact_heads())
         self._links = kg.link_mask()[self._f_rel]  # per fact: a cross-source identity link
         self._by_rel: dict[int, np.ndarray] = {}
 

@@ -122,7 +122,7 @@ def test_data_made_from_another_store_is_refused(tiny_builder: KGBuilder, tmp_pa
     folder = tmp_path / "qa"
     (folder / "chat").mkdir(parents=True)
     data = _write(folder / "chat" / "test.jsonl", KGQAGenerator(kg).generate())
-    (folder / "card.json").write_text(json.dumps({"kg": {"checksum": kg.manifest["checksum"]}}))  # type: ignore[attr-defined]
+    (folder / "card.json").write_text(json.dumps({"kg": {"checksum": kg.checksum}}))
     check_made_from(data, kg)
     (folder / "card.json").write_text(json.dumps({"kg": {"checksum": "0" * 64}}))
     with pytest.raises(ConfigError, match="kg: .* was made from the store with checksum 000000000000"):
