@@ -2,10 +2,9 @@
 
 * ``choice`` records are scored by likelihood, not by parsing generated text: each option by the
   log-likelihood of "答案是C" / "The answer is C" (its letter, as the question lists it), and the
-  best option must be the right one. The option text's own mean log-probability per token is kept
-  per question (``raw_scores``) and counted per cell (``raw_choice_correct``) for comparison: with
-  the options in the prompt it measures mostly how easy an option is to copy, and fell below
-  chance on the H100 run (BENCHMARKS.md). The options of many questions go through the model in
+  best option must be the right one. (The option text's mean log-probability per token, the first
+  scorer, measured mostly how easy an option is to copy and fell below chance on the H100 run,
+  BENCHMARKS.md; it is no longer computed.) The options of many questions go through the model in
   one left-padded forward pass.
 * ``relation`` and ``pair`` records are answered by greedy generation in batches of similar
   prompt length and matched against their gold items (:mod:`kgrag.eval.gold`).
@@ -52,9 +51,8 @@ class QAOutcome:
         id, lang, type, relation, question: the record's.
         prompt_tokens: tokens of the prompt the model saw (generation prompt included).
         correct: the best option is the right one (choice); a gold item is named (open).
-        answer_index, predicted, option_scores, raw_scores: a choice question's right option, best
-            option, each option's score (its letter's log-likelihood, the module's description) and
-            its text's mean log-probability per token.
+        answer_index, predicted, option_scores: a choice question's right option, best option and
+            each option's score (its letter's log-likelihood, the module's description).
         prediction, gold, found, recall: an open question's generated answer, gold items (each as
             its accepted forms), which of them it names, and the fraction it names.
         echoed: with retrieval, the answer repeats lines of the prompt's facts block ("— 病因 —"),
@@ -74,7 +72,6 @@ class QAOutcome:
     answer_index: int = -1
     predicted: int = -1
     option_scores: tuple[float, ...] = ()
-    raw_scores: tuple[float, ...] = ()
     prediction: str = ""
     gold: tuple[tuple[str, ...], ...] = ()
     found: tuple[bool, ...] = ()
@@ -93,7 +90,6 @@ class QAOutcome:
         if self.type == "choice":
             out |= {
                 "option_scores": self.option_scores,
-                "raw_scores": self.raw_scores,
                 "predicted": self.predicted,
                 "gold": self.answer_index,
             }
@@ -147,13 +143,7 @@ def _cell(outs: Sequence[QAOutcome]) -> dict[str, Any]:
         # with retrieval: the share of questions (that name fact rows) whose gold fact was in the prompt
         "n_in_prompt_known": len(known),
         "in_prompt": round(sum(known) / len(known), 4) if known else None,
-        # choice questions right by the uncalibrated score (mean log-probability per token)
-        "raw_choice_correct": sum(bool(o.raw_scores) and _argmax(o.raw_scores) == o.answer_index for o in outs),
     }
-
-
-def _argmax(values: Sequence[float]) -> int:
-    return max(range(len(values)), key=values.__getitem__)
 
 
 # -- choosing the questions --------------------------------------------------------------------
@@ -312,13 +302,13 @@ def evaluate_qa(
     ids = [model.encode(m) for m in messages]
     n = len(choice)
     outcomes: list[tuple[int, QAOutcome]] = []
-    for (pos, ex), prompt, seen, s, raw in zip(
-        choice, ids[:n], in_prompt[:n], *choice_scores(model, [e for _, e in choice], ids[:n], batch_size, progress),
+    for (pos, ex), prompt, seen, s in zip(
+        choice, ids[:n], in_prompt[:n], choice_scores(model, [e for _, e in choice], ids[:n], batch_size, progress),
         strict=True,
     ):
         best = max(range(len(s)), key=s.__getitem__)
         fields = dict(
-            answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), raw_scores=tuple(raw), in_prompt=seen
+            answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), in_prompt=seen
         )
         outcomes.append((pos, QAOutcome.of(ex, len(prompt), best == ex.answer_index, **fields)))
     lengths = [len(p) for p in ids[n:]]

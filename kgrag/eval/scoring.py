@@ -99,10 +99,9 @@ def choice_scores(
     prompts: Sequence[list[int]],
     batch_size: int,
     progress: Progress | None = None,
-) -> tuple[list[list[float]], list[list[float]]]:
+) -> list[list[float]]:
     """Per choice question: each option's score — the log-likelihood of "答案是C" / "The answer is C"
-    (the option's letter; the question lists the options by letter) — and, for reference, the
-    mean log-probability per token of the option's own text as the answer.
+    (the option's letter; the question lists the options by letter).
 
     Why the letter: the options are in the prompt, so an option's text is scored mostly by how easy
     it is to copy once begun; the mean per token then favours long options, whatever the question
@@ -114,9 +113,7 @@ def choice_scores(
     means = score_options(model, prompts, leads, batch_size=batch_size, progress=progress)
     flat = [c for cs in leads for c in cs]
     sizes = iter(len(t) for t in (model.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []))
-    letter = [[m * next(sizes) for m in ms] for ms in means]
-    raw = score_options(model, prompts, [e.options for e in examples], batch_size=batch_size)
-    return letter, raw
+    return [[m * next(sizes) for m in ms] for ms in means]
 
 
 def generate_answers(

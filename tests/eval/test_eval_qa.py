@@ -245,23 +245,22 @@ def test_choice_questions_are_scored_by_the_likeliest_option(small_chat_model: H
         "echoed_correct": 0,
         "n_in_prompt_known": 0,
         "in_prompt": None,
-        "raw_choice_correct": int(max(range(3), key=outcome.raw_scores.__getitem__) == 0),
     }
+    assert "raw_scores" not in outcome.as_dict()  # the abandoned option-text scorer runs no more
 
 
 def test_options_are_scored_by_their_letter(small_chat_model: HFChatModel, tmp_path: Path) -> None:
     """An option's score is the log-likelihood of "The answer is B" (one letter per option, so a
-    long option copied from the prompt gains nothing); the text's mean log-probability is kept."""
+    long option copied from the prompt gains nothing)."""
     line = {**_line("choice", "en", 0), "options": ["Paris", "a blue whale", "42"], "answer_index": 0}
     line["conversation"][0]["content"] = "What is the capital of France?\nA. Paris\nB. a blue whale\nC. 42"
     (ex,) = read_examples(_write(tmp_path / "c.jsonl", [line]))
     prompt = small_chat_model.encode([Message("user", ex.question)])
-    letters, raw = scoring.choice_scores(small_chat_model, [ex], [prompt], batch_size=4)
+    letters = scoring.choice_scores(small_chat_model, [ex], [prompt], batch_size=4)
     leads = ["The answer is A", "The answer is B", "The answer is C"]
     (means,) = score_options(small_chat_model, [prompt], [leads])
     sizes = [len(small_chat_model.tokenizer.encode(t, add_special_tokens=False)) for t in leads]
     assert letters[0] == pytest.approx([m * n for m, n in zip(means, sizes, strict=True)], abs=1e-4)
-    assert raw[0] == pytest.approx(score_options(small_chat_model, [prompt], [ex.options])[0], abs=1e-5)
 
 
 @pytest.mark.slow

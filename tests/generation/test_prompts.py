@@ -17,7 +17,6 @@ from kgrag.generation.prompts import (
     build_grounded_prompt,
     cited_numbers,
     neutralize,
-    render_citations,
 )
 from kgrag.generation.safety import assess
 from kgrag.generation.types import Message
@@ -236,18 +235,6 @@ def test_emergency_notice_comes_before_the_question() -> None:
 )
 def test_cited_numbers(answer: str, numbers: set[int]) -> None:
     assert cited_numbers(answer) == numbers
-
-
-def test_render_citations_lists_sources() -> None:
-    p = build()
-    zh = render_citations(p.citations[:2], "zh")
-    assert zh.splitlines() == [
-        "来源：",
-        "[1] 糖尿病 — 就诊科室 — 内分泌科 (cmekg, cmekg.jsonl:1)",
-        "[2] 糖尿病 — 常见症状 — 多饮 (cmekg, cmekg.jsonl:2)",
-    ]
-    assert render_citations(p.citations[:1], "en").startswith("Sources:\n[1]")
-    assert render_citations((), "en") == ""
 
 
 def test_real_chatml_prompt_fits_the_budget_and_has_one_turn_per_message(smol_tokenizer: Any) -> None:
