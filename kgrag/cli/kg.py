@@ -189,11 +189,11 @@ def link_report_cmd(
     t.add_row("[b]total", "", "", f"[b]{sum(pairs.values()):,}")
     console.print(t)
     rng = random.Random(seed)
-    for rel, rows in by_kind.items():
+    for rel, fact_rows in by_kind.items():
         st = Table(title=f"sample of {rel}")
         for c in ("from", "to", "evidence"):
             st.add_column(c, overflow="fold")
-        for j in rng.sample(rows, min(sample, len(rows))):
+        for j in rng.sample(fact_rows, min(sample, len(fact_rows))):
             h, tt = kg.fact_head(j), kg.fact_tail(j)
             st.add_row(
                 f"{kg.entity_name(h)} ({kg.entity_id(h)})",
