@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, *, model: ChatModel | None = No
 
     app = FastAPI(title="kgrag", version="0.1.0", lifespan=lifespan,
                   description="Knowledge-graph-grounded medical QA (Chinese and English). Health information for "
-                              "research and triage support, not a doctor.")  # fmt: skip
+                              "research and triage support, not a doctor.")
     errors.install(app)
     app.include_router(meta.router)
     app.include_router(ask.router)

@@ -102,4 +102,4 @@ async def _pieces(
     ms = 1000 * (time.perf_counter() - t0)
     yield Piece(answer=answerer.finish(
         prepared, "".join(parts), last.finish_reason, last.prompt_tokens, last.completion_tokens, ms, first
-    ))  # fmt: skip
+    ))

@@ -35,7 +35,7 @@ CHUNK = 200_000
 SABS = np.array(["SNOMEDCT_US", "MSH", "NCI", "LNC", "RXNORM", "ICD10CM", "MDR", "MTH"])
 SAB_P = np.array([0.30, 0.15, 0.15, 0.10, 0.10, 0.05, 0.10, 0.05])
 TTYS = {"SNOMEDCT_US": "PT", "MSH": "MH", "NCI": "PT", "LNC": "LN", "RXNORM": "IN", "ICD10CM": "PT",
-        "MDR": "LLT", "MTH": "PN"}  # fmt: skip
+        "MDR": "LLT", "MTH": "PN"}
 STYS = [
     ("T047", "Disease or Syndrome"), ("T121", "Pharmacologic Substance"), ("T109", "Organic Chemical"),
     ("T184", "Sign or Symptom"), ("T033", "Finding"), ("T061", "Therapeutic or Preventive Procedure"),
@@ -43,7 +43,7 @@ STYS = [
     ("T116", "Amino Acid, Peptide, or Protein"),
     ("T028", "Gene or Genome"), ("T191", "Neoplastic Process"), ("T046", "Pathologic Function"),
     ("T201", "Clinical Attribute"), ("T200", "Clinical Drug"), ("T037", "Injury or Poisoning"),
-]  # fmt: skip
+]
 DEF_SABS = np.array(["MSH", "NCI", "CSP", "MEDLINEPLUS", "HPO", "MSHSPA", "NCI_NCI-GLOSS"])
 # (REL, RELA, inverse REL, inverse RELA, share of pairs)
 PAIRS = [
@@ -55,7 +55,7 @@ PAIRS = [
     ("RO", "has_system", "RO", "system_of", 0.05), ("RO", "has_property", "RO", "property_of", 0.04),
     ("RO", "", "RO", "", 0.06), ("RQ", "", "RQ", "", 0.03), ("SIB", "", "SIB", "", 0.13),
     ("SY", "", "SY", "", 0.06), ("AQ", "", "QB", "", 0.02),
-]  # fmt: skip
+]
 
 
 # -- synthetic META ------------------------------------------------------------------------------
@@ -225,11 +225,11 @@ def child_import(meta: Path, store: Path) -> None:
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         marks.append({"at": what, "t_s": round(time.perf_counter() - t0, 2),
                       "cpu_s": round(cpu.ru_utime + cpu.ru_stime, 2), "rss_mib": round(_rss_mib()),
-                      "peak_mib": round(_peak_mib())})  # fmt: skip
+                      "peak_mib": round(_peak_mib())})
 
     phases = {"done;": "loader done", "MRCONSO rows": "MRCONSO → entities", "MRSTY rows": "MRSTY → types",
               "MRDEF rows": "MRDEF → definitions", "de-duplicating": "MRREL read, kept rows packed",
-              "facts from": "MRREL dedup → add_fact"}  # fmt: skip
+              "facts from": "MRREL dedup → add_fact"}
 
     class Marks(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
@@ -267,7 +267,7 @@ def child_load(store: Path, cui: str) -> None:
     n = len(kg.out_facts(i)) + len(kg.in_facts(i))
     t_id, rss_id = time.perf_counter() - t0, _rss_mib()
     print(json.dumps({"base_mib": base, "load_s": t_load, "load_rss_mib": rss_load, "id_index_s": t_id,
-                      "id_index_rss_mib": rss_id, "peak_mib": _peak_mib(), "facts_of_one": n}))  # fmt: skip
+                      "id_index_rss_mib": rss_id, "peak_mib": _peak_mib(), "facts_of_one": n}))
 
 
 def run_child(args: list[str]) -> dict[str, object]:
@@ -312,7 +312,7 @@ def project(imp: dict, n_concepts: int, n_relations: int) -> dict[str, float]:  
         "cpu_time_s": start["cpu_s"] + cpu_c * c + cpu_r * r,
         "bytes_per_concept": mem_c * 2**20 / n_concepts, "bytes_per_row": mem_r * 2**20 / n_relations,
         "us_per_concept": t_c * 1e6 / n_concepts, "us_per_row": t_r * 1e6 / n_relations,
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -348,12 +348,12 @@ def report(args: argparse.Namespace, counts: dict, imp: dict, back: dict, store_
     print(f"\nmachine: {psutil.cpu_count()} cores, {vm:.0f} GiB RAM, {platform.processor() or platform.machine()}, "
           f"python {platform.python_version()}, {time.strftime('%Y-%m-%d')}; load average during the import "
           f"{imp['load_avg'][0]:.1f} to {imp['load_avg'][1]:.1f} (wall times stretch when other work shares the cores;"
-          f" CPU times do much less)")  # fmt: skip
+          f" CPU times do much less)")
     print(f"input: {args.concepts:,} concepts, {counts['MRCONSO']:,} MRCONSO rows, {counts['MRREL']:,} MRREL rows, "
-          f"{counts['MRDEF']:,} MRDEF rows, {counts['MRSTY']:,} MRSTY rows")  # fmt: skip
+          f"{counts['MRDEF']:,} MRDEF rows, {counts['MRSTY']:,} MRSTY rows")
     print(f"output: {imp['entities']:,} entities, {imp['facts']:,} facts, store {store_mb:.0f} MiB\n")
     print("| step (import child, marked at the loader's log lines) | at, wall (s) | at, CPU (s) | RSS (MiB) "
-          "| peak RSS so far (MiB) |\n|---|---:|---:|---:|---:|")  # fmt: skip
+          "| peak RSS so far (MiB) |\n|---|---:|---:|---:|---:|")
     for m in imp["marks"]:
         print(f"| {m['at']} | {m['t_s']:.1f} | {m['cpu_s']:.1f} | {m['rss_mib']} | {m['peak_mib']} |")
     peak = max(imp["sampled_peak_mib"], imp["marks"][-1]["peak_mib"])
@@ -361,27 +361,27 @@ def report(args: argparse.Namespace, counts: dict, imp: dict, back: dict, store_
     print(f"| {total} | {imp['wall_s']:.1f} | | | {peak:.0f} |")
     print(f"| load_store (memory-mapped; load child) | {back['load_s']:.2f} | | {back['load_rss_mib']:.0f} | |")
     print(f"| + first lookup by id (builds the id index) | {back['id_index_s']:.2f} | | "
-          f"{back['id_index_rss_mib']:.0f} | {back['peak_mib']:.0f} |")  # fmt: skip
+          f"{back['id_index_rss_mib']:.0f} | {back['peak_mib']:.0f} |")
     p = project(imp, args.concepts, args.relations)
     full = f"{FULL_CONCEPTS:,} concepts, {FULL_RELATIONS:,} MRREL rows"
     print(f"\nprojection to full UMLS ({full}), linear in each part:")
     print(f"  peak RSS = base + M_c * {FULL_CONCEPTS:,}/{args.concepts:,}"
-          f" + M_r * {FULL_RELATIONS:,}/{args.relations:,}")  # fmt: skip
+          f" + M_r * {FULL_RELATIONS:,}/{args.relations:,}")
     print(f"           = {p['base_mib']:.0f} + {p['mem_c']:.0f} * {p['c']:.2f} + {p['mem_r']:.0f} * {p['r']:.2f}"
-          f" = {p['peak_mib']:,.0f} MiB ({p['peak_mib'] / 1024:.1f} GiB)")  # fmt: skip
+          f" = {p['peak_mib']:,.0f} MiB ({p['peak_mib'] / 1024:.1f} GiB)")
     print(f"  time     = t0 + T_c * {p['c']:.2f} + T_r * {p['r']:.2f} = {p['t0']:.1f} + {p['t_c']:.1f} * {p['c']:.2f}"
-          f" + {p['t_r']:.1f} * {p['r']:.2f} = {p['time_s']:,.0f} s ({p['time_s'] / 60:.1f} min)")  # fmt: skip
+          f" + {p['t_r']:.1f} * {p['r']:.2f} = {p['time_s']:,.0f} s ({p['time_s'] / 60:.1f} min)")
     cpu0 = p["cpu_time_s"] - p["cpu_c"] * p["c"] - p["cpu_r"] * p["r"]
     print(f"  CPU time = {cpu0:.1f} + {p['cpu_c']:.1f} * {p['c']:.2f} + {p['cpu_r']:.1f} * {p['r']:.2f}"
-          f" = {p['cpu_time_s']:,.0f} s ({p['cpu_time_s'] / 60:.1f} min; the import is single-threaded)")  # fmt: skip
+          f" = {p['cpu_time_s']:,.0f} s ({p['cpu_time_s'] / 60:.1f} min; the import is single-threaded)")
     print(f"  M_c, T_c: RSS growth and time of the concept passes (MRCONSO, MRSTY, MRDEF):"
           f" {p['bytes_per_concept']:,.0f} B and {p['us_per_concept']:.1f} us per concept;\n  M_r, T_r: from there to"
           f" the peak / the end (MRREL, dedup, build, write_store): {p['bytes_per_row']:,.0f} B and"
-          f" {p['us_per_row']:.1f} us per MRREL row")  # fmt: skip
+          f" {p['us_per_row']:.1f} us per MRREL row")
     lb = back["id_index_rss_mib"] - back["load_rss_mib"]
     print(f"  load-back: the memory-mapped load stays ~{back['load_rss_mib']:.0f} MiB; the id index adds"
           f" {lb:.0f} * {p['c']:.2f} = {lb * p['c']:,.0f} MiB and {back['id_index_s'] - back['load_s']:.1f} * "
-          f"{p['c']:.2f} = {(back['id_index_s'] - back['load_s']) * p['c']:.1f} s")  # fmt: skip
+          f"{p['c']:.2f} = {(back['id_index_s'] - back['load_s']) * p['c']:.1f} s")
     print(json.dumps({"counts": counts, "import": imp, "load": back, "projection": p}, ensure_ascii=False))
 
 

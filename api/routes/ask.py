@@ -26,7 +26,7 @@ async def ask(body: AskRequest, service: ServiceDep, request: Request) -> object
     prepared = await run_in_threadpool(
         service.answerer.prepare, body.question, [t.model_dump() for t in body.history], top_k=body.top_k,
         config=config,
-    )  # fmt: skip
+    )
     pieces = start_answer(service, prepared, request)
     if not body.stream:
         async for piece in pieces:
@@ -41,7 +41,7 @@ async def ask(body: AskRequest, service: ServiceDep, request: Request) -> object
                        "provenance": c.provenance} for c in prepared.prompt.citations],
         "model": service.model.name,
         "lang": prepared.lang,
-    }  # fmt: skip
+    }
     return StreamingResponse(_events(kg, meta, pieces), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -74,7 +74,7 @@ async def search(
         "facts": [f.as_dict() for f in result.facts],
         "reason": result.reason,
         "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
-    }  # fmt: skip
+    }
 
 
 @router.get("/entities/{entity_id:path}")
@@ -95,4 +95,4 @@ async def entity(
         "facts_total": int(len(kg.out_facts(row))),
         "links": [{"relation": kg.fact_relation(j), "entity": kg.entity_id(other)}
                   for j, other in kg.links_of(row)],
-    }  # fmt: skip
+    }

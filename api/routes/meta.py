@@ -26,7 +26,7 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"ready": True, **service.info, "batcher": {
         "max_batch": service.batcher.max_batch, "max_queue": service.batcher.max_queue, "waiting": stats.waiting,
         "batches": stats.batches, "requests": stats.requests, "cancelled": stats.cancelled,
-        "largest_batch": stats.largest_batch}})  # fmt: skip
+        "largest_batch": stats.largest_batch}})
 
 
 @router.get("/", include_in_schema=False)

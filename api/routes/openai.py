@@ -42,7 +42,7 @@ def _split(body: ChatCompletionRequest) -> tuple[str, list[dict[str, str]]]:
 async def models(service: ServiceDep) -> dict[str, object]:
     """The one model this service answers with."""
     return {"object": "list", "data": [{"id": service.model.name, "object": "model", "created": 0,
-                                        "owned_by": "kgrag"}]}  # fmt: skip
+                                        "owned_by": "kgrag"}]}
 
 
 @router.post("/chat/completions", responses={422: {}, 503: {}})
@@ -67,7 +67,7 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, req
                     "usage": {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
                               "total_tokens": a.prompt_tokens + a.completion_tokens},
                     "kgrag": _extra(kg, answer_dict(kg, a)),
-                }  # fmt: skip
+                }
         return None
     return StreamingResponse(_chunks(kg, pieces, cid, created, name), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -222,7 +222,7 @@ def qa_cmd(
     chat = load_chat_model(
         model_path, device=device, adapter=adapter, allow_remote_code=settings.allow_remote_code,
         prompt_format=prompt_format or settings.prompt_format, name=model or settings.model,
-    )  # fmt: skip
+    )
     answerer = None
     if retriever is not None:
         answerer = Answerer(
@@ -241,7 +241,7 @@ def qa_cmd(
         report = evaluate_qa(
             chat, questions, golds=golds, answerer=answerer, batch_size=batch_size, max_new_tokens=max_new_tokens,
             repetition_penalty=repetition_penalty, progress=progress,
-        )  # fmt: skip
+        )
     skipped = dict(Counter(skipped) + Counter(report.skipped))
     figures = report.figures()
     n = len(report.outcomes)
@@ -270,7 +270,7 @@ def qa_cmd(
             "batch_size": batch_size, "max_new_tokens": max_new_tokens, "repetition_penalty": repetition_penalty,
             "device": chat.device, "prompt_format": chat.prompt_format, "top_k": settings.top_k if rag else None,
             "n": n, "seconds": round(report.seconds, 2), "questions_per_s": round(speed, 3), "load_s": round(load_s, 2),
-        }  # fmt: skip
+        }
         write_json_atomic(out, {"settings": config, "figures": figures, "skipped": skipped})
         console.print(f"[green]wrote[/] {out}")
     if predictions is not None:

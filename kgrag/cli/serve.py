@@ -25,7 +25,7 @@ def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
     from kgrag.retrieval.retriever import KGRetriever
 
     return Answerer.from_settings(KGRetriever.load(settings.store, settings.index_path()), load_model(settings),
-                                  settings)  # fmt: skip
+                                  settings)
 
 
 def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], show: bool) -> Any:
@@ -49,7 +49,7 @@ def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], sho
         console.print()
     ms = 1000 * (time.perf_counter() - t0)
     return answerer.finish(prepared, "".join(parts), last.finish_reason, last.prompt_tokens,
-                           last.completion_tokens, ms, first)  # fmt: skip
+                           last.completion_tokens, ms, first)
 
 
 def _print_sources(answer: Any) -> None:
@@ -101,7 +101,7 @@ def chat_cmd(
 
     answerer = _answerer(_settings(model=model, adapter=adapter, device=device))
     console.print(f"[bold]kgrag chat[/] — {answerer.model.name} on {answerer.model.device}. "
-                  "Health information, not a doctor. /new restarts, /exit leaves.")  # fmt: skip
+                  "Health information, not a doctor. /new restarts, /exit leaves.")
     history: list[dict[str, str]] = []
     while True:
         try:
@@ -140,7 +140,7 @@ def serve_cmd(
     from api.main import create_app
 
     settings = _settings(host=host, port=port, model=model, adapter=adapter, device=device, store=store,
-                         index=None if index is None else Path(index))  # fmt: skip
+                         index=None if index is None else Path(index))
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

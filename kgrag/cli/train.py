@@ -16,18 +16,18 @@ def finetune_cmd(
     ),
     data: list[Path] = typer.Option(
         ..., "--data", "-d", help="training JSONL (chat, ShareGPT or Alpaca; KG-QA or dialogues); repeat to mix files"
-    ),  # fmt: skip
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="adapter folder, e.g. adapters/kgqa"),
     kg: Path = typer.Option(
         None, "--kg", help="KG store the data was made from, for grounded examples (default: KGRAG_STORE)"
-    ),  # fmt: skip
+    ),
     limit: int = typer.Option(None, "--limit", "-n", help="use the first N examples of the data"),
     grounded: float = typer.Option(
         0.5,
         "--grounded",
         help="share of KG-QA pairs trained inside the service's "
         "grounded prompt (facts + distractors, cited answer); 0: closed-book only",
-    ),  # fmt: skip
+    ),
     none_share: float = typer.Option(0.1, "--none-share", help="share of grounded examples whose facts do not answer"),
     max_len: int = typer.Option(1536, "--max-len", help="longest chat in tokens (longer ones are left out, counted)"),
     batch_tokens: int = typer.Option(16384, "--batch-tokens", help="padded tokens per batch (length-grouped)"),
@@ -69,13 +69,13 @@ def finetune_cmd(
         seed=seed, device=device, prompt_format=prompt_format, allow_remote_code=allow_remote_code, merge=merge,
         overwrite=overwrite, resume=resume, keep_checkpoints=keep_checkpoints, peak_tflops=peak_tflops,
         top_k=settings.top_k,
-    )  # fmt: skip
+    )
     report = train(cfg, say=lambda line: console.print(line, highlight=False))
     f = report["figures"]
     mfu = f"{f['mfu']:.1%}" if f["mfu"] is not None else "n/a (unknown accelerator peak)"
     console.print(f"[green]done[/]: {f['steps']} steps, {f['tokens']:,} tokens in {f['seconds']:.0f} s, "
                   f"{f['tokens_per_s']:,} tokens/s, MFU {mfu}; loss {f['loss_first']} → {f['loss_last']}. "
-                  f"Serve it with: kgrag serve --adapter {out}")  # fmt: skip
+                  f"Serve it with: kgrag serve --adapter {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -109,7 +109,7 @@ def choice_scores(
     option, so options compete on the model's choice alone.
     """
     leads = [[ANSWER_LEAD.get(e.lang, ANSWER_LEAD["en"]) + LETTERS[i] for i in range(len(e.options))]
-             for e in examples]  # fmt: skip
+             for e in examples]
     means = score_options(model, prompts, leads, batch_size=batch_size, progress=progress)
     flat = [c for cs in leads for c in cs]
     sizes = iter(len(t) for t in (model.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []))

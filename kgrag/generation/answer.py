@@ -129,7 +129,7 @@ class Answerer:
     def from_settings(cls, retriever: KGRetriever, model: ChatModel, settings: Settings) -> Answerer:
         """An answerer with the service's defaults (``top_k``, ``max_new_tokens``, ``repetition_penalty``)."""
         return cls(retriever, model, top_k=settings.top_k, max_new_tokens=settings.max_new_tokens,
-                   repetition_penalty=settings.repetition_penalty)  # fmt: skip
+                   repetition_penalty=settings.repetition_penalty)
 
     def prepare(
         self,
@@ -169,7 +169,7 @@ class Answerer:
         prompt = build_grounded_prompt(
             question, retrieval.facts, lang=retrieval.lang, history=turns, count_tokens=self.model.count_tokens,
             max_prompt_tokens=self.model.max_context - config.max_new_tokens, safety=safety,
-        )  # fmt: skip
+        )
         t_prompt = time.perf_counter()
         timings = {"retrieve": 1000 * (t_retrieve - t0), "prompt": 1000 * (t_prompt - t_retrieve)}
         return PreparedAnswer(question, retrieval.lang, turns, retrieval, safety, prompt, config, timings)
@@ -206,7 +206,7 @@ class Answerer:
             model=self.model.name, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, timings_ms={k: round(v, 2) for k, v in timings.items()},
             kg_has_facts=bool(prepared.retrieval.facts),
-        )  # fmt: skip
+        )
 
     def answer(
         self,
@@ -237,7 +237,7 @@ def load_model(settings: Settings) -> ChatModel:
     return load_chat_model(
         resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,
         allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,
-    )  # fmt: skip
+    )
 
 
 def _citation(c: Citation, cited: bool) -> AnswerCitation:

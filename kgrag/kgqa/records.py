@@ -29,7 +29,7 @@ from kgrag.generation.types import Message
 from kgrag.kgqa.templates import LANGS, TYPES
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system",
-          "human": "user", "gpt": "assistant", "bot": "assistant"}  # fmt: skip
+          "human": "user", "gpt": "assistant", "bot": "assistant"}
 
 
 class DataError(KGLoadError):

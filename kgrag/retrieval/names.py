@@ -182,7 +182,7 @@ def build_name_index(kg: KnowledgeGraph, rules: StopRules = StopRules()) -> Name
     owner = np.concatenate([
         np.arange(n), kg.alias_owners(),
         np.array([row for _, row in derived], dtype=np.int64),
-    ])  # fmt: skip
+    ])
     is_alias = np.arange(len(raw)) >= n
     prior = row_priors(kg)
     facts = kg.out_degrees() + kg.in_degrees()

@@ -72,7 +72,7 @@ class RetrievedFact:
             fact=row, head=f.head, head_name=kg.entity_name(kg.fact_head(row)), relation=f.relation,
             relation_label=kg.vocab.get(f.relation).label(lang), tail=f.tail, tail_text=kg.fact_tail_text(row),
             source=f.source, provenance=str(f.provenance), score=score, qualifier=f.qualifier,
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def prepare_output(out: Path, *, overwrite: bool, resume: bool) -> Path | None:
         raise ConfigError(f"{out} already holds a finished adapter; pass --overwrite to replace it")
     if latest is not None:
         raise ConfigError(f"{out} holds an unfinished run (checkpoint {latest.name}); pass --resume to continue it "
-                          "or --overwrite to start again")  # fmt: skip
+                          "or --overwrite to start again")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty; pass --overwrite to replace it")
     return None
@@ -91,7 +91,7 @@ def save_checkpoint(out: Path, model: Any, optimizer: Any, scheduler: Any, pos: 
     with atomic_folder(path) as tmp:
         model.save_pretrained(tmp / "adapter")
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()},
-                   tmp / "trainer.pt")  # fmt: skip
+                   tmp / "trainer.pt")
         (tmp / "state.json").write_text(json.dumps(asdict(pos)))
     for old in sorted((out / "checkpoints").glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
@@ -110,7 +110,7 @@ def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, fing
     pos = Position(**json.loads((path / "state.json").read_text()))
     if pos.fingerprint != fingerprint:
         raise ConfigError(f"checkpoint {path} is of a run with other data or settings; resume with the same "
-                          "arguments, or --overwrite to start again")  # fmt: skip
+                          "arguments, or --overwrite to start again")
     weights = load_file(str(path / "adapter" / "adapter_model.safetensors"))
     set_peft_model_state_dict(model, weights)
     state = torch.load(path / "trainer.pt", map_location="cpu", weights_only=False)  # our own file

@@ -98,7 +98,7 @@ def tokenize(fmt: PromptFormat, tokenizer: object, chat: Chat, max_len: int) -> 
 def tokenize_all(
     fmt: PromptFormat, tokenizer: object, chats: Sequence[Chat], max_len: int,
     progress: Callable[[int], None] | None = None,
-) -> tuple[list[Tokenized], Counter[str]]:  # fmt: skip
+) -> tuple[list[Tokenized], Counter[str]]:
     """Tokenize every chat; the counter has ``kept:KIND`` and ``too_long:KIND`` counts."""
     out: list[Tokenized] = []
     counts: Counter[str] = Counter()

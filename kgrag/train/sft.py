@@ -105,18 +105,18 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
     chat_model = load_chat_model(
         resolve_model(cfg.base, get_settings().model_dir), device=cfg.device,
         allow_remote_code=cfg.allow_remote_code, prompt_format=cfg.prompt_format,
-    )  # fmt: skip
+    )
     model, tok, dev = chat_model.model, chat_model.tokenizer, chat_model.device
     t0 = time.perf_counter()
     chats = choose_chats(examples, builder, grounded_share=cfg.grounded_share if builder else 0.0, seed=cfg.seed)
     data, counts = tokenize_all(chat_model.format, tok, chats, cfg.max_len)
     lengths = [len(t.input_ids) for t in data]
     say(f"{len(data):,} chats tokenized in {time.perf_counter() - t0:.0f} s ({_counts(counts)}); "
-        f"{sum(lengths):,} tokens, {sum(t.targets for t in data):,} of them answer tokens")  # fmt: skip
+        f"{sum(lengths):,} tokens, {sum(t.targets for t in data):,} of them answer tokens")
 
     model.train()
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.targets, task_type="CAUSAL_LM")  # fmt: skip
+                      target_modules=cfg.targets, task_type="CAUSAL_LM")
     torch.manual_seed(cfg.seed)  # the adapter's initialisation and dropout: a run repeats exactly
     model = get_peft_model(model, lora)
     n_lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -129,7 +129,7 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     say(f"LoRA r={cfg.lora_r} on {cfg.targets}: {n_lora:,} trainable parameters; gradient checkpointing "
-        f"{'on' if use_gc else 'off'}")  # fmt: skip
+        f"{'on' if use_gc else 'off'}")
 
     epochs = max(1, math.ceil(cfg.epochs))
     first_epoch = length_batches(lengths, cfg.batch_tokens, seed=cfg.seed, epoch=0)
@@ -181,11 +181,11 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
                 mfu = f", MFU {tps * shape.flops_per_token(mean_len) / peak:.1%}" if peak else ""
                 recent = losses[-cfg.log_every :]
                 say(f"step {step}/{total} epoch {epoch} loss {sum(recent) / len(recent):.4f} "
-                    f"lr {scheduler.get_last_lr()[0]:.2e} {tps:,.0f} tokens/s{mfu}")  # fmt: skip
+                    f"lr {scheduler.get_last_lr()[0]:.2e} {tps:,.0f} tokens/s{mfu}")
             if cfg.save_every and step % cfg.save_every == 0 and step < total:
                 elapsed = seconds_before + time.perf_counter() - run_start
                 ckpt.save_checkpoint(cfg.out, model, optimizer, scheduler,
-                                     ckpt.Position(step, epoch, b + 1, tokens, elapsed, pos.fingerprint))  # fmt: skip
+                                     ckpt.Position(step, epoch, b + 1, tokens, elapsed, pos.fingerprint))
         if step >= total:
             break
     seconds = seconds_before + time.perf_counter() - run_start
@@ -202,9 +202,9 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
         "pad_share": round(_pad_share(lengths, first_epoch), 4),
         "peak_memory_gb": round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.startswith("cuda") else None,
         "device": torch.cuda.get_device_name(dev) if dev.startswith("cuda") else "cpu",
-    }  # fmt: skip
+    }
     report = {"base": cfg.base, "format": chat_model.format.name, "settings": _settings(cfg),
-              "data": {"examples": len(examples), **dict(counts)}, "figures": figures}  # fmt: skip
+              "data": {"examples": len(examples), **dict(counts)}, "figures": figures}
     ckpt.finish(cfg.out, model, report, keep_checkpoints=cfg.keep_checkpoints)
     say(f"adapter written to {cfg.out}: {tps:,.0f} tokens/s" + (f", MFU {figures['mfu']:.1%}" if peak else ""))
     if cfg.merge:
@@ -225,7 +225,7 @@ def _check(cfg: TrainConfig) -> None:
         (cfg.max_steps is None or cfg.max_steps > 0, f"--max-steps must be positive; got {cfg.max_steps}"),
         (cfg.limit is None or cfg.limit > 0, f"--limit must be positive; got {cfg.limit}"),
         (bool(cfg.data), "give at least one --data file"),
-    ]  # fmt: skip
+    ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
@@ -244,7 +244,7 @@ def _builder(cfg: TrainConfig, examples: list) -> Any:  # type: ignore[type-arg]
     bad = next((ex for ex in examples if ex.is_kgqa and ex.facts and not builder.usable(ex)), None)
     if bad is not None:
         raise ConfigError(f"{bad.path}:{bad.line}: field 'facts' names rows {list(bad.facts)} that {cfg.kg} does not "
-                          "have: the data was made from another store")  # fmt: skip
+                          "have: the data was made from another store")
     return builder
 
 
@@ -277,7 +277,7 @@ def _pad_share(lengths: list[int], batches: list[list[int]]) -> float:
 
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else [str(p) for p in v] if k == "data" else v)
-            for k, v in asdict(cfg).items()}  # fmt: skip
+            for k, v in asdict(cfg).items()}
 
 
 def _counts(counts: Any) -> str:

@@ -48,7 +48,7 @@ def tiny_queue_service(api_service: Service) -> Iterator[Service]:
     """The same KG and model behind a batcher that takes one request at a time and keeps one waiting."""
     batcher = GenerationBatcher(api_service.model, max_batch=1, max_queue=1)
     service = Service(api_service.settings, api_service.retriever, api_service.model, api_service.answerer, batcher,
-                      api_service.info)  # fmt: skip
+                      api_service.info)
     batcher.start()
     assert batcher.ready.wait(120), "the generation worker did not warm up"
     yield service

@@ -17,7 +17,7 @@ def test_the_official_client_gets_a_grounded_completion(oai) -> None:  # type: i
         model="kgrag", max_tokens=24,
         messages=[{"role": "system", "content": "You are terse."},
                   {"role": "user", "content": "What are the side effects of aspirin?"}],
-    )  # fmt: skip
+    )
     assert r.object == "chat.completion" and r.choices[0].message.role == "assistant"
     assert r.choices[0].message.content.strip() and r.choices[0].finish_reason in ("stop", "length")
     assert r.usage.completion_tokens <= 24 and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
@@ -30,7 +30,7 @@ def test_streaming_chunks_join_to_the_answer(oai) -> None:  # type: ignore[no-un
     stream = oai.chat.completions.create(
         model="kgrag", max_tokens=16, stream=True,
         messages=[{"role": "user", "content": "What are the symptoms of diabetes?"}],
-    )  # fmt: skip
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip() and chunks[-1].choices[0].finish_reason in ("stop", "length")
@@ -42,7 +42,7 @@ def test_multi_turn_and_bad_roles(oai) -> None:  # type: ignore[no-untyped-def]
         messages=[{"role": "user", "content": "What is hypertension?"},
                   {"role": "assistant", "content": "High blood pressure."},
                   {"role": "user", "content": "What are its symptoms?"}],
-    )  # fmt: skip
+    )
     assert r.model_extra["kgrag"]["citations"]
     with pytest.raises(openai.UnprocessableEntityError, match="last user"):
         oai.chat.completions.create(model="kgrag", messages=[{"role": "assistant", "content": "hi"}])
@@ -53,7 +53,7 @@ def test_multi_turn_and_bad_roles(oai) -> None:  # type: ignore[no-untyped-def]
 def test_langchain_chat_openai_works_unchanged(live_server) -> None:
     lc = pytest.importorskip("langchain_openai")
     chat = lc.ChatOpenAI(base_url=f"{live_server.url}/v1", api_key="not-needed", model="kgrag", max_tokens=12,
-                         max_retries=0)  # fmt: skip
+                         max_retries=0)
     msg = chat.invoke("What are the symptoms of diabetes?")
     assert isinstance(msg.content, str) and msg.content.strip()
     assert "".join(c.content for c in chat.stream("What is hypertension?")).strip()

@@ -61,7 +61,7 @@ def browser() -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1200,900", "--lang=en-US"):  # fmt: skip
+                "--window-size=1200,900", "--lang=en-US"):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
     binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -150,7 +150,7 @@ CITATIONS = [
      "provenance": "cmekg/cmekg.jsonl:7"},
     {"n": 3, "head": "diabetes mellitus", "relation": "is_a", "tail": "disease", "source": "mondo",
      "provenance": "mondo/mondo.json:42"},
-]  # fmt: skip
+]
 SAFE = {"emergency": False, "red_flags": [], "advice": None, "disclaimer": "Health information, not medical advice."}
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 
@@ -160,15 +160,15 @@ def sse(event: str, data: object) -> str:
 
 
 def canned(tokens: list[str], citations: list[dict[str, Any]], safety: dict[str, Any] = SAFE,
-           cited: tuple[int, ...] = ()) -> str:  # fmt: skip
+           cited: tuple[int, ...] = ()) -> str:
     """The events of one streamed answer."""
     meta = {"entities": [{"id": "mondo:MONDO:0005015", "name": "diabetes mellitus", "mention": "diabetes",
                           "method": "exact", "confidence": 1.0}],
-            "safety": safety, "citations": citations, "model": "stub", "lang": "en"}  # fmt: skip
+            "safety": safety, "citations": citations, "model": "stub", "lang": "en"}
     done = {"answer": "".join(tokens), "citations": [{**c, "fact": i, "cited": c["n"] in cited}
                                                      for i, c in enumerate(citations)],
             "entities": meta["entities"], "safety": safety, "model": "stub", "lang": "en",
-            "kg_has_facts": bool(citations), "finish_reason": "stop", "usage": {}, "timings": {}}  # fmt: skip
+            "kg_has_facts": bool(citations), "finish_reason": "stop", "usage": {}, "timings": {}}
     return sse("meta", meta) + "".join(sse("token", {"text": t}) for t in tokens) + sse("done", done)
 
 
@@ -219,7 +219,7 @@ def test_citation_markers_become_chips_that_open_the_fact_and_model_text_stays_t
     request = d.execute_script("return window.__requests[0]")
     assert request["url"].endswith("ask") and request["method"] == "POST"
     assert json.loads(request["body"]) == {"question": "What are the symptoms of diabetes?", "history": [],
-                                           "stream": True}  # fmt: skip
+                                           "stream": True}
 
 
 @pytest.mark.slow
@@ -227,7 +227,7 @@ def test_citation_markers_become_chips_that_open_the_fact_and_model_text_stays_t
 def test_uncited_facts_are_listed_unmarked_and_no_facts_says_so(stub_page: Any) -> None:
     d = stub_page
     stub(d, {"body": canned(["Polyuria is common."], CITATIONS, cited=())},
-         {"body": canned(["I don't know."], [])})  # fmt: skip
+         {"body": canned(["I don't know."], [])})
     msg = ask(d, "What are the symptoms of diabetes?")
     assert wait_done(d, msg) == "done"
     assert not by_css(msg, ".citation") and len(by_css(msg, ".source")) == 3 and not by_css(msg, ".source.cited")
@@ -242,7 +242,7 @@ def test_uncited_facts_are_listed_unmarked_and_no_facts_says_so(stub_page: Any) 
 def test_the_emergency_banner_comes_with_the_meta_event_above_the_answer(stub_page: Any) -> None:
     d = stub_page
     danger = {"emergency": True, "red_flags": [{"kind": "chest_pain", "matched": "chest pain"}],
-              "advice": "Call emergency services (911 / 120) now.", "disclaimer": "Not a doctor."}  # fmt: skip
+              "advice": "Call emergency services (911 / 120) now.", "disclaimer": "Not a doctor."}
     body = canned(["Call emergency services (911 / 120) now.\n\n", "Chest pain ", "can be serious."], [], danger)
     meta_end = body.index("event: token")
     stub(d, {"body": body[:meta_end], "hang": True}, {"body": body})  # first the meta event only, then all
@@ -251,7 +251,7 @@ def test_the_emergency_banner_comes_with_the_meta_event_above_the_answer(stub_pa
     assert banner.is_displayed() and "911 / 120" in banner.text and banner.get_attribute("role") == "alert"
     assert d.execute_script(
         "return !!(arguments[0].compareDocumentPosition(arguments[1]) & Node.DOCUMENT_POSITION_FOLLOWING)",
-        banner, by_css(msg, ".answer")[0])  # fmt: skip
+        banner, by_css(msg, ".answer")[0])
     assert "Not a doctor." in by_css(msg, ".disclaimer")[0].text
     assert msg.get_attribute("data-done") is None
     by_css(d, "#stop")[0].click()
@@ -267,15 +267,15 @@ def test_the_emergency_banner_comes_with_the_meta_event_above_the_answer(stub_pa
 def test_errors_are_shown_inline_and_the_page_stays_usable(stub_page: Any) -> None:
     d = stub_page
     err = {"error": {"message": "question: String should have at most 1000 characters", "type":
-                     "invalid_request_error", "param": "question", "code": None}}  # fmt: skip
+                     "invalid_request_error", "param": "question", "code": None}}
     busy = {"error": {"message": "12 requests are waiting", "type": "server_busy", "param": None, "code": "queue_full"}}
     mid = sse("meta", {"entities": [], "safety": SAFE, "citations": [], "model": "stub", "lang": "en"})
     mid += sse("error", {"error": {"message": "generation failed: RuntimeError: boom", "type": "server_error"}})
     stub(d, {"status": 422, "headers": {"Content-Type": "application/json"}, "body": json.dumps(err)},
          {"status": 503, "headers": {"Content-Type": "application/json", "Retry-After": "2"}, "body": json.dumps(busy)},
-         {"network": True}, {"body": mid})  # fmt: skip
+         {"network": True}, {"body": mid})
     expected = [("422", "at most 1000 characters"), ("busy", "Try again in 2 s"), ("reach the service", ""),
-                ("generation failed", "boom")]  # fmt: skip
+                ("generation failed", "boom")]
     for a, b in expected:
         msg = ask(d, "x" * 20)
         assert wait_done(d, msg) == "error"
@@ -309,7 +309,7 @@ def test_a_follow_up_sends_the_conversation_and_new_conversation_forgets_it(stub
         assert wait_done(d, ask(d, q)) == "done"
     bodies = [json.loads(r["body"]) for r in d.execute_script("return window.__requests")]
     assert bodies[1]["history"] == [{"role": "user", "content": "What are the symptoms of diabetes?"},
-                                    {"role": "assistant", "content": "Polyuria [1]."}]  # fmt: skip
+                                    {"role": "assistant", "content": "Polyuria [1]."}]
     by_css(d, "#new-chat")[0].click()
     assert not by_css(d, "#messages .msg")
     assert wait_done(d, ask(d, "Hi")) == "done"
@@ -397,7 +397,7 @@ def test_an_emergency_question_shows_the_banner_before_the_answer(live_page: Any
     assert seen["done"] is None and seen["tokens"] == 0, seen  # shown with the meta event, before any token
     assert d.execute_script(
         "return !!(arguments[0].compareDocumentPosition(arguments[1]) & Node.DOCUMENT_POSITION_FOLLOWING)",
-        banner, by_css(msg, ".answer")[0])  # fmt: skip
+        banner, by_css(msg, ".answer")[0])
     assert by_css(msg, ".answer")[0].text.strip() and by_css(msg, ".disclaimer")[0].text.strip()
 
 

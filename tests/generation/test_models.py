@@ -296,7 +296,7 @@ def test_repetition_penalty_matches_transformers_greedy(llama_chat: HFChatModel)
     ids = torch.tensor([llama_chat.encode(messages)])
     with torch.inference_mode():
         out = llama_chat.model.generate(ids, max_new_tokens=12, do_sample=False, repetition_penalty=1.5,
-                                        pad_token_id=llama_chat.tokenizer.eos_token_id)  # fmt: skip
+                                        pad_token_id=llama_chat.tokenizer.eos_token_id)
     theirs = llama_chat.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
     assert ours.text == theirs.strip() or ours.text == theirs
     plain = llama_chat.generate(messages, GenerationConfig(max_new_tokens=12))

@@ -32,7 +32,7 @@ def fact(n: int, head: str, relation: str, tail: str, *, source: str = "cmekg", 
     return RetrievedFact(
         fact=100 + n, head=f"cmekg:{head}", head_name=head, relation=relation, relation_label=relation,
         tail=None, tail_text=tail, source=source, provenance=f"cmekg.jsonl:{n}", score=1.0 / n, qualifier=qualifier,
-    )  # fmt: skip
+    )
 
 
 FACTS_ZH = [

@@ -28,7 +28,7 @@ def test_the_chain_batches_and_takes_history(answerer: Answerer) -> None:
         "糖尿病应该挂什么科？",
         {"question": "What are its symptoms?", "history": [{"role": "user", "content": "What is hypertension?"},
                                                            {"role": "assistant", "content": "High blood pressure."}]},
-    ])  # fmt: skip
+    ])
     assert outs[0]["citations"][0]["head"] == "糖尿病"
     assert outs[1]["citations"] and any("高血压" in e or "hypertens" in e.lower() for e in outs[1]["entities"])
 

@@ -62,7 +62,7 @@ def test_is_a_climbs_code_parent_code_block_chapter(kg: KnowledgeGraph) -> None:
     while up := facts(kg, chain[-1], "is_a"):
         chain.append(up[0].tail or "")
     assert chain == ["icd10cm:E11.321", "icd10cm:E11.32", "icd10cm:E11.3", "icd10cm:E11",
-                     "icd10cm:E08-E13", "icd10cm:chapter:4"]  # fmt: skip
+                     "icd10cm:E08-E13", "icd10cm:chapter:4"]
 
 
 def test_a_one_category_block_is_not_confused_with_its_code(kg: KnowledgeGraph) -> None:
@@ -79,7 +79,7 @@ def test_a_placeholder_is_kept_in_the_hierarchy_but_not_typed_as_a_code(kg: Know
 def test_notes_become_literal_facts_of_their_own_relation(kg: KnowledgeGraph) -> None:
     assert values(kg, "icd10cm:E11", "inclusion_term") == [
         "diabetes (mellitus) due to insulin secretory defect", "diabetes NOS", "insulin resistant diabetes (mellitus)",
-    ]  # fmt: skip
+    ]
     assert values(kg, "icd10cm:E11.32", "inclusion_term") == [
         "Type 2 diabetes mellitus with nonproliferative diabetic retinopathy NOS"
     ]
@@ -200,7 +200,7 @@ def test_the_real_tabular_list_loads_completely() -> None:
         "is_a": 297 + 46_881, "inclusion_term": 12_574 + 1_024, "excludes1": 5_407, "excludes2": 2_520,
         "use_additional_code": 1_485, "code_first": 809, "code_also": 655, "coding_note": 180 + 508,
         "seventh_character": 1_790,
-    }  # fmt: skip
+    }
     assert kg.stats()["icd10cm"]["entities"] == 47_200
     assert kg.entity(kg.index_of("icd10cm:E11.9")).name == "Type 2 diabetes mellitus without complications"
     assert parent(kg, "icd10cm:E11.9") == "icd10cm:E11"

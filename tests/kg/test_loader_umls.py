@@ -78,7 +78,7 @@ def test_aliases_skip_suppressed_and_other_languages_and_case_duplicates(kg: Kno
 def test_xrefs_carry_the_cui_and_every_kept_atom_code(kg: KnowledgeGraph) -> None:
     assert entity(kg, "C0011849").xrefs == (
         "UMLS:C0011849", "MSH:D003920", "SNOMEDCT_US:73211009", "NCI:C2985", "CHIDEMO:CD0001",
-    )  # fmt: skip
+    )
     # no MSHSPA code: the Spanish row is filtered out as a whole
     assert "ICD10CM:E11" in entity(kg, "C0011860").xrefs
 
@@ -105,13 +105,13 @@ def test_source_filter_falls_back_to_the_best_remaining_atom() -> None:
     assert e.xrefs == ("UMLS:C0020538", "SNOMEDCT_US:38341003", "ICD10CM:I10")
     assert loader.stats["MRCONSO other SAB"] > 0
     assert facts(kg) == {("umls:C0011860", "is_a", "umls:C0011849"),
-                         ("umls:C0011849", "has_subtype", "umls:C0011860")}  # fmt: skip
+                         ("umls:C0011849", "has_subtype", "umls:C0011860")}
 
 
 def test_mrrank_decides_the_fallback_when_present(tmp_path: Path) -> None:
     meta = copy_meta(tmp_path)
     (meta / "MRRANK.RRF").write_text("0400|ICD10CM|PT|N|\n0300|SNOMEDCT_US|PT|N|\n0200|SNOMEDCT_US|FN|N|\n",
-                                     encoding="utf-8")  # fmt: skip
+                                     encoding="utf-8")
     kg, loader = load(meta, sabs={"SNOMEDCT_US", "ICD10CM"})
     assert entity(kg, "C0020538").name == "Essential (primary) hypertension"
     assert str(meta / "MRRANK.RRF") in loader.info().files

@@ -34,7 +34,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = prepare_model("smollm2-135m-instruct", Settings().model_dir)
     config = AutoConfig.from_pretrained(src)
     config.update({"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
-                   "num_key_value_heads": 2, "head_dim": 16})  # fmt: skip
+                   "num_key_value_heads": 2, "head_dim": 16})
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config)
     out = tmp_path_factory.mktemp("tiny") / "tiny-llama"
@@ -48,7 +48,7 @@ def _kgqa(i: int) -> dict:
             "source": "test", "head": f"test:x{i}", "head_name": f"disease {i}", "split": "train", "template": "t",
             "options": [], "answer_index": -1, "facts": [],
             "conversation": [{"role": "user", "content": f"What are the symptoms of disease {i}?"},
-                             {"role": "assistant", "content": f"Disease {i} causes fever and cough {i}."}]}  # fmt: skip
+                             {"role": "assistant", "content": f"Disease {i} causes fever and cough {i}."}]}
 
 
 def _dialogue(i: int) -> dict:
@@ -58,7 +58,7 @@ def _dialogue(i: int) -> dict:
         {"role": "assistant", "content": "How severe is it, and do you have a fever?"},
         {"role": "user", "content": "Mild, no fever."},
         {"role": "assistant", "content": "Rest, drink water, and see a doctor if it gets worse."},
-    ]}  # fmt: skip
+    ]}
 
 
 @pytest.fixture()
@@ -72,7 +72,7 @@ def data(tmp_path: Path) -> Path:
 def _cfg(tiny_model: Path, data: Path, out: Path, **kw: object) -> TrainConfig:
     base = {"base": str(tiny_model), "data": [data], "out": out, "kg": None, "grounded_share": 0.0,
             "max_len": 256, "batch_tokens": 512, "max_steps": 4, "save_every": 2, "log_every": 1, "device": "cpu",
-            "lr": 1e-3}  # fmt: skip
+            "lr": 1e-3}
     return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 

@@ -28,7 +28,7 @@ BRANCH_TYPES = {"HP:0000118": "phenotype"}
 HPOA_COLUMNS = (
     "database_id", "disease_name", "qualifier", "hpo_id", "reference", "evidence",
     "onset", "frequency", "sex", "modifier", "aspect", "biocuration",
-)  # fmt: skip
+)
 HEADER_TEXT = "\t".join(HPOA_COLUMNS)
 #: hpoa ``aspect`` -> relation from the disease to the HP term.
 ASPECT_RELATIONS = {
@@ -133,7 +133,7 @@ class HPOLoader:
                 aliases=exact,
                 description=_definition(stanza),
                 xrefs=[_term_ref(stanza, tv) for tv in stanza.all("xref")] + alt_ids,
-            )  # fmt: skip
+            )
             for text, scope, line in other:
                 builder.add_fact(idx, "related_name", value=text, file=file, line=line, qualifier=scope)
             parents = terms.parents[hp_id] = []
@@ -147,7 +147,7 @@ class HPOLoader:
         dangling = {p for ps in terms.parents.values() for p in ps if p not in terms.names}
         if dangling:
             log.warning("hpo: %d is_a parents are not live terms of %s; kept as stubs: %s",
-                        len(dangling), path, ", ".join(sorted(dangling)[:10]))  # fmt: skip
+                        len(dangling), path, ", ".join(sorted(dangling)[:10]))
         log.info("hpo: %d terms from %s (%d obsolete skipped)", len(terms.names), path, obsolete)
         return terms
 
@@ -200,7 +200,7 @@ class HPOLoader:
         log.info(
             "hpo: %d annotations of %d diseases from %s (%d negated, %d HP ids not in hp.obo)",
             rows, len(diseases), path, negated, len(missing),
-        )  # fmt: skip
+        )
 
 
 def _synonyms(stanza: Stanza) -> tuple[list[str], list[tuple[str, str, int]]]:

@@ -149,7 +149,7 @@ class _TabularReader:
         log.info(
             "icd10cm: %d chapters, %d blocks, %d codes, %d placeholders from %s",
             counts["chapter"], counts["section"], counts["diag"], counts["placeholder"], self.path,
-        )  # fmt: skip
+        )
 
     def _child_end(self, elem: ET.Element, tags: list[str], owner: _Frame) -> None:
         """Handle the end of an element inside chapter/section/diag ``owner``."""

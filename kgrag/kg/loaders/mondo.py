@@ -78,7 +78,7 @@ class MONDOLoader(PackagedFileSource):
                 types=TYPES,
                 description=term.get("description") or "",
                 xrefs=(term_id,),
-            )  # fmt: skip
+            )
             kept += 1
             ancestors = term.get("ancestors") or {}
             if not isinstance(ancestors, dict):

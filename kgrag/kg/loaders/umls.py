@@ -82,7 +82,7 @@ DEFAULT_SKIP_RELS = frozenset({"SIB", "SY", "AQ", "QB"})
 DEF_PREFERENCE = (
     "MSH", "NCI", "CSP", "MEDLINEPLUS", "HPO", "NCI_NCI-GLOSS", "GO", "SNOMEDCT_US", "MDR", "PDQ",
     "ORPHANET", "CHV", "AIR", "UWDA", "FMA", "LNC", "MTH",
-)  # fmt: skip
+)
 #: Term types for the preferred-name fallback when MRRANK.RRF is absent, best first.
 TTY_PREFERENCE = ("PN", "MH", "PT", "PTN", "FN", "HT", "NM", "SY", "ET", "SYN", "AB", "ACR")
 
@@ -305,7 +305,7 @@ class UMLSLoader:
         def rank(a: list[str]) -> _Rank:
             ts, stt, ispref = a[2] != "P", a[4] != "PF", a[6] != "Y"
             return (lat_order[a[1]], ts or stt or ispref, -ranks.get((a[11], a[12]), 0), ts, stt, ispref,
-                    tty_order.get(a[12], n_tty))  # fmt: skip
+                    tty_order.get(a[12], n_tty))
 
         sab_ok = self._sab_filter()
         sab_lats: set[tuple[str, str]] = set()
@@ -332,9 +332,9 @@ class UMLSLoader:
             self._add_concept(builder, group, atoms, rank, cuis)
         self.stats.update({"MRCONSO rows": rows, "MRCONSO other language": other_lang,
                            "MRCONSO suppressed": suppressed, "MRCONSO other SAB": other_sab,
-                           "concepts": cuis.count})  # fmt: skip
+                           "concepts": cuis.count})
         log.info("%s: %d concepts from %d MRCONSO rows (%d in other languages, %d suppressed, %d of other SABs)",
-                 self.name, cuis.count, rows, other_lang, suppressed, other_sab)  # fmt: skip
+                 self.name, cuis.count, rows, other_lang, suppressed, other_sab)
         return sab_lats
 
     def _add_concept(
@@ -485,21 +485,21 @@ class UMLSLoader:
             lines.append(lineno)
             quals.append(mapped[1])
         log.info("%s: %d of %d MRREL rows map to facts between kept concepts; de-duplicating", self.name,
-                 len(keys), rows)  # fmt: skip
+                 len(keys), rows)
         added = self._add_unique_facts(builder, keys, lines, quals, rel_ids, qualifiers, file_id)
         self.stats.update({"MRREL rows": rows, "MRREL suppressed": suppressed, "MRREL other SAB": other_sab,
                            "MRREL within one concept": same, "MRREL concept not kept": missing,
-                           "MRREL duplicate triples": len(keys) - added, "facts": added})  # fmt: skip
+                           "MRREL duplicate triples": len(keys) - added, "facts": added})
         self.stats.update({f"MRREL skipped REL={rel}": n for rel, n in skipped.items()})
         log.info("%s: %d facts from %d MRREL rows (%d suppressed, %d other SABs, %d within one concept, "
                  "%d to concepts not kept, %d duplicate triples, skipped by REL: %s)", self.name, added, rows,
-                 suppressed, other_sab, same, missing, len(keys) - added, dict(skipped))  # fmt: skip
+                 suppressed, other_sab, same, missing, len(keys) - added, dict(skipped))
 
     @staticmethod
     def _add_unique_facts(
         builder: KGBuilder, keys: array, lines: array, quals: array,
         rel_ids: list[str], qualifiers: list[str], file_id: int,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """Add the first row of each distinct key, in file order; returns how many were added.
         Peak extra memory: ~17 bytes per row (a stable argsort and the sorted keys)."""
         k = np.frombuffer(keys, dtype=np.uint64) if len(keys) else np.zeros(0, np.uint64)
@@ -518,5 +518,5 @@ class UMLSLoader:
             sel = keep[start : start + (1 << 20)]
             for key, line, q in zip(k[sel].tolist(), ln[sel].tolist(), qu[sel].tolist(), strict=True):
                 builder.add_fact(key >> shift, rel_ids[(key >> _ROW_BITS) & _REL_MASK], tail=key & _ROW_MASK,
-                                 file=file_id, line=line, qualifier=qualifiers[q])  # fmt: skip
+                                 file=file_id, line=line, qualifier=qualifiers[q])
         return len(keep)
