@@ -11,9 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kgrag.errors import ConfigError, EntityNotFoundError, KGRAGError
-from kgrag.generation.batching import QueueFullError
-from kgrag.retrieval.normalize import QuestionError
+from kgrag.errors import ConfigError, EntityNotFoundError, KGRAGError, QuestionError, QueueFullError
 
 log = logging.getLogger(__name__)
 

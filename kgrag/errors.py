@@ -42,3 +42,40 @@ class StoreError(KGRAGError):
 
 class EntityNotFoundError(KGRAGError):
     """No entity matches the given name or id."""
+
+
+class QueueFullError(KGRAGError):
+    """Too many requests are waiting for the model; try again after ``retry_after`` seconds."""
+
+    def __init__(self, waiting: int, retry_after: int) -> None:
+        super().__init__(f"the model is busy: {waiting} requests are waiting; retry in {retry_after} s")
+        self.waiting = waiting
+        self.retry_after = retry_after
+
+
+class ModelNotAvailableError(KGRAGError):
+    """A package that holds a model's weights, or a package needed to prepare it, is not installed."""
+
+
+class ModelIntegrityError(KGRAGError):
+    """A model file has the wrong size or sha256 (damaged, truncated or of another version)."""
+
+
+class InvalidMessagesError(ConfigError):
+    """The chat messages cannot form a prompt (unknown role, misplaced system turn, ...)."""
+
+
+class DataError(KGLoadError):
+    """A QA or dialogue data file has a line kgrag cannot use (the message names file, line, field)."""
+
+
+class QuestionError(KGRAGError):
+    """A question kgrag cannot answer as given: not text, empty, or longer than the limit."""
+
+
+class IndexMismatchError(KGRAGError):
+    """An index was built from another KG store or with another embedder than the one in use."""
+
+
+class IndexNotFoundError(KGRAGError):
+    """No index at a path, or an incomplete one, or one of an unsupported format version."""

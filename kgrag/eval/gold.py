@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from kgrag.errors import ConfigError
+from kgrag.errors import ConfigError, DataError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.entities import EntityNames
-from kgrag.kgqa.records import DataError, Example
+from kgrag.kgqa.records import Example
 from kgrag.kgqa.templates import TemplateBank, literal_item, load_bank
 
 SKIP_DESCRIPTION = "description (free text: no items to match)"

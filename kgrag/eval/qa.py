@@ -30,14 +30,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgrag.errors import ConfigError
+from kgrag.errors import ConfigError, DataError
 from kgrag.eval.gold import SKIP_NO_GOLD, Gold, GoldExtractor, score_open, skip_reason
 from kgrag.eval.scoring import Progress, choice_scores, generate_answers
 from kgrag.generation.answer import Answerer
 from kgrag.generation.models import HFChatModel
 from kgrag.generation.types import GenerationConfig, Message
 from kgrag.kgqa.generator import valid_relations
-from kgrag.kgqa.records import DataError, Example
+from kgrag.kgqa.records import Example
 from kgrag.kgqa.templates import LANGS
 
 SCORED_TYPES = ("choice", "relation", "pair")

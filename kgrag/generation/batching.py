@@ -23,19 +23,10 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from kgrag.errors import KGRAGError
+from kgrag.errors import KGRAGError, QueueFullError
 from kgrag.generation.types import ChatModel, GenerationConfig, GenerationRequest, Message, StreamEvent
 
 log = logging.getLogger(__name__)
-
-
-class QueueFullError(KGRAGError):
-    """Too many requests are waiting for the model; try again after ``retry_after`` seconds."""
-
-    def __init__(self, waiting: int, retry_after: int) -> None:
-        super().__init__(f"the model is busy: {waiting} requests are waiting; retry in {retry_after} s")
-        self.waiting = waiting
-        self.retry_after = retry_after
 
 
 @dataclass

@@ -25,17 +25,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from kgrag.errors import ConfigError
+from kgrag.errors import ConfigError, InvalidMessagesError
 from kgrag.generation.types import ROLES, Message
 
 log = logging.getLogger(__name__)
 
 # A rendered prompt: text (encoded without special tokens) and token ids inserted as they are.
 Segment = str | int
-
-
-class InvalidMessagesError(ConfigError):
-    """The chat messages cannot form a prompt (unknown role, misplaced system turn, ...)."""
 
 
 def validate_messages(messages: Sequence[Message], *, for_generation: bool = True) -> None:

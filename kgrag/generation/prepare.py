@@ -33,7 +33,7 @@ from typing import Any
 
 from kgrag.atomic import atomic_folder
 from kgrag.config import Settings
-from kgrag.errors import ConfigError, KGRAGError
+from kgrag.errors import ConfigError, ModelIntegrityError, ModelNotAvailableError
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +46,6 @@ _CHUNK = 1 << 22
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)``; stages: verify (bytes), tokenizer, dequantize (tensors),
 save; ``total`` is 0 where the amount of work is not known."""
-
-
-class ModelNotAvailableError(KGRAGError):
-    """A package that holds a model's weights, or a package needed to prepare it, is not installed."""
-
-
-class ModelIntegrityError(KGRAGError):
-    """A model file has the wrong size or sha256 (damaged, truncated or of another version)."""
 
 
 @dataclass(frozen=True, slots=True)

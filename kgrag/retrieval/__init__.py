@@ -5,10 +5,11 @@ Data flows one way: question → :func:`validate_question` / :func:`normalize_qu
 priors) → graph expansion and ranking downstream.
 """
 
+from kgrag.errors import QuestionError
 from kgrag.retrieval.intents import Intent, detect_intents, relation_prior
 from kgrag.retrieval.linking import DenseFallback, EntityLink, EntityLinker
 from kgrag.retrieval.names import StopRules
-from kgrag.retrieval.normalize import QuestionError, normalize_question, normalize_with_offsets, validate_question
+from kgrag.retrieval.normalize import normalize_question, normalize_with_offsets, validate_question
 
 __all__ = [
     "DenseFallback",

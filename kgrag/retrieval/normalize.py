@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from kgrag.errors import KGRAGError
+from kgrag.errors import QuestionError
 
 # Removed outright: zero-width and format characters (ZWJ, ZWSP, BOM, bidi marks), combining
 # marks (accents after NFKD, emoji variation selectors, keycap enclosures).
@@ -43,10 +43,6 @@ _PUNCT = {
     "\u2212": "-",
     "\u30fb": "·",
 }
-
-
-class QuestionError(KGRAGError):
-    """A question kgrag cannot answer as given: not text, empty, or longer than the limit."""
 
 
 def _fold_char(c: str) -> str:

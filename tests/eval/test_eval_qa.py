@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from kgrag.cli import app
-from kgrag.errors import ConfigError, StoreError
+from kgrag.errors import ConfigError, DataError, StoreError
 from kgrag.eval import scoring
 from kgrag.eval.gold import (
     SKIP_DESCRIPTION,
@@ -36,7 +36,7 @@ from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kg.store import load_store, write_store
 from kgrag.kgqa.dataset_formats import CONVERTERS, QARecord
 from kgrag.kgqa.generator import KGQAGenerator
-from kgrag.kgqa.records import DataError, Example, read_examples
+from kgrag.kgqa.records import Example, read_examples
 
 runner = CliRunner()
 TEST_MODEL = "smollm2-135m-instruct"  # tests/conftest.py's small_chat_model

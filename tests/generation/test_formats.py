@@ -7,12 +7,11 @@ from typing import Any
 import pytest
 from transformers import PretrainedConfig
 
-from kgrag.errors import ConfigError
+from kgrag.errors import ConfigError, InvalidMessagesError
 from kgrag.generation.formats import (
     FORMATS,
     ChatMLFormat,
     IncrementalDecoder,
-    InvalidMessagesError,
     detect_format,
     get_format,
     validate_messages,

@@ -18,13 +18,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kgrag.errors import ConfigError
+from kgrag.errors import ConfigError, ModelIntegrityError, ModelNotAvailableError
 from kgrag.generation.prepare import (
     KNOWN_MODELS,
     MANIFEST,
     KnownModel,
-    ModelIntegrityError,
-    ModelNotAvailableError,
     PackageFile,
     materialize_gguf,
     prepare_model,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from kgrag.atomic import sha256_file
-from kgrag.errors import ConfigError, StoreError
-from kgrag.index.build import IndexMismatchError, IndexNotFoundError, build_index, load_index
+from kgrag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, StoreError
+from kgrag.index.build import build_index, load_index
 from kgrag.index.embedders import USEEmbedder
 from kgrag.index.verbalize import fact_sentence
 from kgrag.kg.store import load_store, read_manifest

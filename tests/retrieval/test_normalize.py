@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kgrag.errors import KGRAGError
-from kgrag.retrieval.normalize import (
-    QuestionError,
-    normalize_question,
-    normalize_with_offsets,
-    validate_question,
-)
+from kgrag.errors import KGRAGError, QuestionError
+from kgrag.retrieval.normalize import normalize_question, normalize_with_offsets, validate_question
 
 AWKWARD = [
     "",

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kgrag.errors import ConfigError
-from kgrag.retrieval.normalize import QuestionError
+from kgrag.errors import ConfigError, QuestionError
 from kgrag.retrieval.retriever import KGRetriever
 
 

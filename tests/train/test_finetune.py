@@ -12,10 +12,9 @@ import orjson
 import pytest
 import torch
 
-from kgrag.errors import ConfigError
+from kgrag.errors import ConfigError, DataError
 from kgrag.generation.formats import get_format
 from kgrag.generation.types import Message
-from kgrag.kgqa.records import DataError
 from kgrag.train import checkpoints as ckpt
 from kgrag.train.data import IGNORE, Chat, length_batches, tokenize
 from kgrag.train.sft import TrainConfig, train
