@@ -100,7 +100,7 @@ def score_open(prediction: str, gold: Gold) -> OpenScore:
         ValueError: ``gold`` has no item (such records are skipped, not scored).
     """
     if not gold.items:
-        raise ValueError("gold has no item to match; records without gold are skipped, not scored")
+        raise ConfigError("gold has no item to match; records without gold are skipped, not scored")
     text = match_key(prediction)
     found = tuple(any((k := match_key(f)) and k in text for f in forms) for forms in gold.items)
     return OpenScore(any(found), sum(found) / len(found), found)
@@ -197,7 +197,7 @@ class GoldExtractor:
             return self._relation(example)
         if example.type == "pair":
             return self._pair(example)
-        raise ValueError(f"{example.id}: only relation and pair records have gold items; got {example.type!r}")
+        raise ConfigError(f"{example.id}: only relation and pair records have gold items; got {example.type!r}")
 
     def tail_text(self, row: int, lang: str) -> str | None:
         """What a ``lang`` answer calls the tail of fact ``row``, as the generator names it, or None."""

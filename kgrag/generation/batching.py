@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from kgrag.errors import KGRAGError, QueueFullError
+from kgrag.errors import ConfigError, KGRAGError, QueueFullError
 from kgrag.generation.types import ChatModel, GenerationConfig, GenerationRequest, Message, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class GenerationBatcher:
         self, model: ChatModel, *, max_batch: int = 16, max_queue: int = 64, retry_after: int = 2, warm_up: bool = True
     ) -> None:
         if max_batch < 1 or max_queue < 1:
-            raise ValueError(f"max_batch and max_queue must be at least 1. Currently, {max_batch=} and {max_queue=}")
+            raise ConfigError(f"max_batch and max_queue must be at least 1. Currently, {max_batch=} and {max_queue=}")
         self.model = model
         self.max_batch = max_batch
         self.max_queue = max_queue

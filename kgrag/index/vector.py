@@ -60,13 +60,13 @@ def _as_matrix(x: np.ndarray, dim: int, what: str) -> np.ndarray:
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] != dim:
-        raise ValueError(f"{what} must have shape (n, {dim}); got {x.shape}")
+        raise ConfigError(f"{what} must have shape (n, {dim}); got {x.shape}")
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def _check_k(k: int) -> None:
     if k < 1:
-        raise ValueError(f"k must be greater than 0. Currently, k is {k}")
+        raise ConfigError(f"k must be greater than 0. Currently, k is {k}")
 
 
 def _faiss() -> Any:
@@ -94,14 +94,14 @@ class FaissIndex:
 
     def __init__(self, dim: int, index: Any | None = None) -> None:
         if dim < 1:
-            raise ValueError(f"dim must be greater than 0. Currently, dim is {dim}")
+            raise ConfigError(f"dim must be greater than 0. Currently, dim is {dim}")
         faiss = _faiss()
         self.dim = dim
         self.index = index if index is not None else faiss.IndexScalarQuantizer(
             dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
         )
         if self.index.d != dim:
-            raise ValueError(f"faiss index has dimension {self.index.d}, expected {dim}")
+            raise ConfigError(f"faiss index has dimension {self.index.d}, expected {dim}")
 
     @classmethod
     def build(
@@ -182,7 +182,7 @@ class TorchIndex:
         import torch
 
         if dim < 1:
-            raise ValueError(f"dim must be greater than 0. Currently, dim is {dim}")
+            raise ConfigError(f"dim must be greater than 0. Currently, dim is {dim}")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use 'cpu'")
         dtype = dtype or ("float16" if device.startswith("cuda") else "float32")
@@ -203,7 +203,7 @@ class TorchIndex:
 
         v = np.asarray(vectors)
         if v.ndim != 2 or v.shape[1] != self.dim:
-            raise ValueError(f"vectors must have shape (n, {self.dim}); got {v.shape}")
+            raise ConfigError(f"vectors must have shape (n, {self.dim}); got {v.shape}")
         for start in range(0, len(v), 1 << 16):  # widen/narrow a block at a time, not all at once
             block = torch.from_numpy(np.array(v[start : start + (1 << 16)]))  # a writable copy of a memmap slice
             self._chunks.append(block.to(device=self.device, dtype=self.dtype))
@@ -261,7 +261,7 @@ class TorchIndex:
         """Rows from a ``.npy`` written by :meth:`save` or by ``build_index`` (memory-mapped read)."""
         v = np.load(Path(path), mmap_mode="r", allow_pickle=False)
         if v.ndim != 2:
-            raise ValueError(f"{path}: expected a 2-D array of vectors, got shape {v.shape}")
+            raise ConfigError(f"{path}: expected a 2-D array of vectors, got shape {v.shape}")
         return cls(int(v.shape[1]), device=device, dtype=dtype, vectors=v)
 
 

@@ -17,6 +17,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph, normalize_name
 from kgrag.kg.model import LANGS
 
@@ -40,7 +41,7 @@ def templates() -> dict[str, tuple[str, str]]:
     table: dict[str, tuple[str, str]] = {}
     for row in csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE):
         if len(row) != 3 or not all("{head}" in t and "{tail}" in t for t in row[1:]):
-            raise ValueError(f"templates.tsv: bad row {row!r}; want relation, zh and en with {{head}} and {{tail}}")
+            raise ConfigError(f"templates.tsv: bad row {row!r}; want relation, zh and en with {{head}} and {{tail}}")
         table[row[0]] = (row[1], row[2])
     return table
 
@@ -95,7 +96,7 @@ def fact_sentence(kg: KnowledgeGraph, j: int, lang: str | None = None) -> str:
     """
     lang = lang or fact_lang(kg, j)
     if lang not in LANGS:
-        raise ValueError(f"lang must be one of {LANGS}; got {lang!r}")
+        raise ConfigError(f"lang must be one of {LANGS}; got {lang!r}")
     rel_id = kg.fact_relation(j)
     head = kg.entity_name(kg.fact_head(j))
     tail = truncate(kg.fact_tail_text(j), MAX_VALUE)

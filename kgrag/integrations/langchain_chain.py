@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from kgrag.errors import ConfigError
 from kgrag.generation.answer import Answer, Answerer, PreparedAnswer
 from kgrag.generation.types import ChatModel, GenerationConfig, GenerationRequest, Message
 
@@ -41,7 +42,7 @@ def to_messages(messages: Sequence[BaseMessage]) -> list[Message]:
     out = []
     for i, m in enumerate(messages):
         if m.type not in _ROLES:
-            raise ValueError(f"messages[{i}] is a {m.type!r} message; only system, human and ai are supported")
+            raise ConfigError(f"messages[{i}] is a {m.type!r} message; only system, human and ai are supported")
         out.append(Message(_ROLES[m.type], m.content if isinstance(m.content, str) else str(m.content)))  # type: ignore[arg-type]
     return out
 

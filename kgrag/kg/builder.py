@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kgrag.errors import ConfigError
 from kgrag.kg.columns import Ragged, StringColumn, csr
 from kgrag.kg.graph import KnowledgeGraph, Tables
 from kgrag.kg.model import LANGS, SourceInfo
@@ -197,7 +198,7 @@ class KGBuilder:
         elif value is not None:
             t, v = NO_ID, self.values(value)
         else:
-            raise ValueError("add_fact needs a tail or a value")
+            raise ConfigError("add_fact needs a tail or a value")
         self.f_head.append(h)
         self.f_rel.append(self.relations(relation))
         self.f_tail.append(t)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kgrag.errors import ConfigError
+
 #: Languages an entity name or description can be in.
 LANGS = ("zh", "en")
 
@@ -77,7 +79,7 @@ class Fact:
 
     def __post_init__(self) -> None:
         if (self.tail is None) == (self.value is None):
-            raise ValueError("a Fact has exactly one of tail and value")
+            raise ConfigError("a Fact has exactly one of tail and value")
 
 
 @dataclass(frozen=True, slots=True)

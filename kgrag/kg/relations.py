@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from kgrag.errors import ConfigError
+
 RELATION_KINDS = ("entity", "literal", "link")
 
 
@@ -58,7 +60,7 @@ class RelationVocabulary:
         for rel in relations:
             known = self._by_id.get(rel.id)
             if known is not None and (known.kind != rel.kind):
-                raise ValueError(f"relation {rel.id!r} declared twice with kinds {known.kind} and {rel.kind}")
+                raise ConfigError(f"relation {rel.id!r} declared twice with kinds {known.kind} and {rel.kind}")
             self._by_id.setdefault(rel.id, rel)
 
     def __contains__(self, rel_id: object) -> bool:

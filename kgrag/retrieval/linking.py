@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.retrieval.fuzzy import ChineseSpeller, EnglishSpeller
 from kgrag.retrieval.names import NameIndex, StopRules, build_name_index, stop_names
@@ -97,9 +98,9 @@ class EntityLinker:
         dense_k: int = 5,
     ) -> None:
         if max_candidates < 1:
-            raise ValueError(f"max_candidates must be at least 1. Currently, max_candidates is {max_candidates}")
+            raise ConfigError(f"max_candidates must be at least 1. Currently, max_candidates is {max_candidates}")
         if dense_k < 1:
-            raise ValueError(f"dense_k must be at least 1. Currently, dense_k is {dense_k}")
+            raise ConfigError(f"dense_k must be at least 1. Currently, dense_k is {dense_k}")
         self.kg, self.index = kg, index
         self.max_candidates, self.dense, self.dense_k = max_candidates, dense, dense_k
         self._en = EnglishSpeller(index.en_vocab, known=stop_names()["en"])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from kgrag.errors import QuestionError
+from kgrag.errors import ConfigError, QuestionError
 
 # Removed outright: zero-width and format characters (ZWJ, ZWSP, BOM, bidi marks), combining
 # marks (accents after NFKD, emoji variation selectors, keycap enclosures).
@@ -183,7 +183,7 @@ def validate_question(text: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
         ValueError: ``max_chars`` is not positive.
     """
     if max_chars <= 0:
-        raise ValueError(f"max_chars must be greater than 0. Currently, max_chars is {max_chars}")
+        raise ConfigError(f"max_chars must be greater than 0. Currently, max_chars is {max_chars}")
     if not isinstance(text, str):
         raise QuestionError(f"question must be text, got {type(text).__name__}")
     if len(text) > max_chars:

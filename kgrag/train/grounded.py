@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kgrag.errors import ConfigError, DataError
 from kgrag.generation.prompts import build_grounded_prompt
 from kgrag.generation.safety import assess
 from kgrag.generation.types import Message
@@ -53,7 +54,7 @@ class GroundedBuilder:
 
     def __init__(self, kg: KnowledgeGraph, *, seed: int = 0, max_facts: int = 8, none_share: float = 0.1) -> None:
         if not 0 <= none_share < 1:
-            raise ValueError(f"none_share must be in [0, 1); got {none_share}")
+            raise ConfigError(f"none_share must be in [0, 1); got {none_share}")
         self.kg, self.seed, self.max_facts, self.none_share = kg, seed, max_facts, none_share
         self._f_rel = np.asarray(kg.fact_relation_codes())
         self._f_head = np.asarray(kg.fact_heads())
@@ -71,7 +72,7 @@ class GroundedBuilder:
             ValueError: ``ex`` is not :meth:`usable`.
         """
         if not self.usable(ex):
-            raise ValueError(f"{ex.path}:{ex.line}: example {ex.id} has no KG facts to ground it on")
+            raise DataError(ex.path, ex.line, f"example {ex.id} has no KG facts to ground it on")
         rng = random.Random(f"{self.seed}\t{ex.id}")
         question = ex.question
         lang = question_lang(question)

@@ -111,7 +111,7 @@ def test_a_prediction_naming_a_gold_item_is_correct_and_one_naming_none_is_wrong
     assert not wrong.correct and wrong.recall == 0.0 and wrong.found == (False, False, False)
     assert score_open("It is a type of disease.", Gold((("broader category", "is a type of"),))).correct
     assert match_key(" Type 2, Diabetes-Mellitus。") == "type2diabetesmellitus"
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="no item to match"):
         score_open("anything", Gold(()))
 
 

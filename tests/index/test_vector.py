@@ -98,9 +98,9 @@ def test_ivf_above_the_threshold_and_exact_when_probing_every_cell(data: tuple[n
 
 def test_bad_input_is_refused_with_the_value() -> None:
     index = TorchIndex(8)
-    with pytest.raises(ValueError, match=r"shape \(n, 8\); got \(2, 3\)"):
+    with pytest.raises(ConfigError, match=r"shape \(n, 8\); got \(2, 3\)"):
         index.add(np.zeros((2, 3), dtype=np.float32))
-    with pytest.raises(ValueError, match="k is 0"):
+    with pytest.raises(ConfigError, match="k is 0"):
         FaissIndex(8).search(np.zeros((1, 8), dtype=np.float32), 0)
     with pytest.raises(ConfigError, match="valid backends: faiss, torch"):
         make_vector_index("annoy", "x")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kgrag.errors import ConfigError
 from kgrag.index.verbalize import (
     MAX_DESCRIPTION,
     MAX_VALUE,
@@ -57,7 +58,7 @@ def test_an_unmapped_cmekg_predicate_is_named_by_its_qualifier(tiny_kg: Knowledg
 
 
 def test_unknown_language_is_refused(tiny_kg: KnowledgeGraph) -> None:
-    with pytest.raises(ValueError, match="'fr'"):
+    with pytest.raises(ConfigError, match="'fr'"):
         fact_sentence(tiny_kg, 0, "fr")
 
 

@@ -8,6 +8,7 @@ pytest.importorskip("langchain_core")
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
 
+from kgrag.errors import ConfigError
 from kgrag.generation.answer import Answerer  # noqa: E402
 from kgrag.integrations.langchain_chain import KGChatModel, answer_chain, to_messages  # noqa: E402
 
@@ -41,5 +42,5 @@ def test_the_model_is_a_langchain_chat_model_that_streams(answerer: Answerer) ->
 
 
 def test_unsupported_message_types_are_named() -> None:
-    with pytest.raises(ValueError, match=r"messages\[0\] is a 'tool' message"):
+    with pytest.raises(ConfigError, match=r"messages\[0\] is a 'tool' message"):
         to_messages([ToolMessage("x", tool_call_id="1")])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kg.store import load_store
 from kgrag.retrieval.intents import detect_intents
@@ -159,7 +160,7 @@ def test_tiny_kg_links_names_and_aliases(tiny_kg: KnowledgeGraph) -> None:
 def test_max_candidates_limits_each_mention(tiny_kg: KnowledgeGraph) -> None:
     linker = EntityLinker.from_kg(tiny_kg, max_candidates=1)
     assert len(linker.link("hypertension")) == 1
-    with pytest.raises(ValueError, match="max_candidates is 0"):
+    with pytest.raises(ConfigError, match="max_candidates is 0"):
         EntityLinker.from_kg(tiny_kg, max_candidates=0)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kgrag.errors import KGRAGError, QuestionError
+from kgrag.errors import ConfigError, KGRAGError, QuestionError
 from kgrag.retrieval.normalize import normalize_question, normalize_with_offsets, validate_question
 
 AWKWARD = [
@@ -105,7 +105,7 @@ def test_validate_refuses_over_long_questions_and_names_the_limit() -> None:
 def test_validate_refuses_non_text_and_a_useless_limit() -> None:
     with pytest.raises(QuestionError, match="must be text, got int"):
         validate_question(42)
-    with pytest.raises(ValueError, match="max_chars is 0"):
+    with pytest.raises(ConfigError, match="max_chars is 0"):
         validate_question("hello", max_chars=0)
 
 
