@@ -68,7 +68,8 @@ def retrieval_cmd(
     """Recall@1/5/10 and MRR of the retriever on generated questions, by language, style and relation."""
     from kgrag.errors import ConfigError
     from kgrag.eval.retrieval import evaluate, report, write_json_atomic
-    from kgrag.kgqa.questions import DEV_FRACTION, LANGS, SPLITS, QuestionGenerator
+    from kgrag.kgqa.questions import DEV_FRACTION, SPLITS, QuestionGenerator
+    from kgrag.lang import LANGS
     from kgrag.retrieval.ranking import RankingConfig
     from kgrag.retrieval.retriever import KGRetriever
 

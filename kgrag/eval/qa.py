@@ -38,7 +38,7 @@ from kgrag.generation.models import HFChatModel
 from kgrag.generation.types import GenerationConfig, Message
 from kgrag.kgqa.generator import valid_relations
 from kgrag.kgqa.records import Example
-from kgrag.kgqa.templates import LANGS
+from kgrag.lang import LANGS
 
 SCORED_TYPES = ("choice", "relation", "pair")
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from kgrag.errors import ConfigError
 from kgrag.generation.safety import SafetyAssessment, kind_label
 from kgrag.generation.types import Message
+from kgrag.lang import check_lang as _check_lang
 from kgrag.retrieval.retriever import RetrievedFact
 
-LANGS = ("zh", "en")
 MAX_NAME_CHARS = 120
 MAX_TAIL_CHARS = 300
 MAX_QUESTION_CHARS = 2000
@@ -150,12 +150,6 @@ class GroundedPrompt:
     citations: tuple[Citation, ...]
     dropped_facts: int
     dropped_history: int = 0
-
-
-def _check_lang(lang: str) -> str:
-    if lang not in LANGS:
-        raise ConfigError(f"lang must be one of {LANGS}; got {lang!r}")
-    return lang
 
 
 def neutralize(text: str, max_chars: int | None = None, *, single_line: bool = False) -> str:

@@ -47,10 +47,10 @@ from types import MappingProxyType
 
 from kgrag.errors import ConfigError
 from kgrag.generation.types import Message
+from kgrag.lang import LANGS, question_lang
+from kgrag.lang import check_lang as _check_lang
 from kgrag.retrieval.normalize import normalize_question
-from kgrag.retrieval.retriever import question_lang
 
-LANGS = ("zh", "en")
 HISTORY_USER_TURNS = 2
 """How many of the latest user turns of the history are checked besides the question."""
 
@@ -191,12 +191,6 @@ def red_flag_rules() -> RedFlagRules:
         "kgrag/generation/data/red_flags.tsv",
         "kgrag/generation/data/red_flag_advice.tsv",
     )
-
-
-def _check_lang(lang: str) -> str:
-    if lang not in LANGS:
-        raise ConfigError(f"lang must be one of {LANGS}; got {lang!r}")
-    return lang
 
 
 def normalize_for_safety(text: str) -> str:

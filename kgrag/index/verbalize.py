@@ -19,7 +19,7 @@ from importlib import resources
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph, normalize_name
-from kgrag.kg.model import LANGS
+from kgrag.lang import check_lang
 
 #: Longest description kept in an entity document, in characters.
 MAX_DESCRIPTION = 300
@@ -95,8 +95,7 @@ def fact_sentence(kg: KnowledgeGraph, j: int, lang: str | None = None) -> str:
         ValueError: ``lang`` is neither ``zh`` nor ``en``.
     """
     lang = lang or fact_lang(kg, j)
-    if lang not in LANGS:
-        raise ConfigError(f"lang must be one of {LANGS}; got {lang!r}")
+    check_lang(lang)
     rel_id = kg.fact_relation(j)
     head = kg.entity_name(kg.fact_head(j))
     tail = truncate(kg.fact_tail_text(j), MAX_VALUE)

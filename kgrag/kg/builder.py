@@ -18,8 +18,9 @@ import numpy as np
 from kgrag.errors import ConfigError
 from kgrag.kg.columns import Ragged, StringColumn, csr
 from kgrag.kg.graph import KnowledgeGraph, Tables
-from kgrag.kg.model import LANGS, SourceInfo
+from kgrag.kg.model import SourceInfo
 from kgrag.kg.relations import RelationVocabulary, vocabulary
+from kgrag.lang import LANGS
 
 log = logging.getLogger(__name__)
 

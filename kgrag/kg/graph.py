@@ -18,8 +18,9 @@ import numpy as np
 
 from kgrag.errors import EntityNotFoundError
 from kgrag.kg.columns import StringColumn
-from kgrag.kg.model import LANGS, Entity, Fact, Provenance, SourceInfo
+from kgrag.kg.model import Entity, Fact, Provenance, SourceInfo
 from kgrag.kg.relations import Relation, RelationVocabulary
+from kgrag.lang import LANGS
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from kgrag.kg.builder import KGBuilder
 from kgrag.kg.graph import normalize_name
 from kgrag.kg.model import SourceInfo
+from kgrag.lang import has_cjk
 
 log = logging.getLogger(__name__)
 
 SOURCE = "links"
 MAX_NAME_AMBIGUITY = 2
 _ICD = re.compile(r"^([A-Z][0-9][0-9A-Z])(?:\.([0-9A-Z]{1,4}))?$")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _ABBREV = re.compile(r"^[A-Z0-9]{1,5}$")
 
 
@@ -60,7 +60,7 @@ def english_names(name: str, lang: str, aliases: list[str]) -> list[str]:
     names = ([name] if lang == "en" else []) + aliases
     out = []
     for n in names:
-        if _CJK.search(n) or not re.search(r"[A-Za-z]", n):
+        if has_cjk(n) or not re.search(r"[A-Za-z]", n):
             continue
         if _ABBREV.match(n.strip()):
             continue

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from kgrag.errors import ConfigError
 
 #: Languages an entity name or description can be in.
-LANGS = ("zh", "en")
 
 
 @dataclass(frozen=True, slots=True)

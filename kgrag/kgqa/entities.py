@@ -18,7 +18,8 @@ import numpy as np
 
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.questions import QuestionGenerator, hash_split, is_pinyin
-from kgrag.kgqa.templates import LANGS, clean_item, has_cjk
+from kgrag.kgqa.templates import clean_item
+from kgrag.lang import LANGS, has_cjk
 
 SPLITS = ("train", "validation", "test")
 TEST_FRACTION = VALIDATION_FRACTION = 0.05

@@ -22,7 +22,8 @@ from typing import Any
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.generator import KGQAGenerator, check_request
-from kgrag.kgqa.templates import LANGS, TYPES, TemplateBank, load_bank
+from kgrag.kgqa.templates import TYPES, TemplateBank, load_bank
+from kgrag.lang import LANGS
 
 log = logging.getLogger(__name__)
 

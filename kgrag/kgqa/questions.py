@@ -45,8 +45,8 @@ import numpy as np
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph, normalize_name
+from kgrag.lang import LANGS
 
-LANGS = ("zh", "en")
 STYLES = ("template", "colloquial")
 SPLITS = ("dev", "test", "all")
 DEV_FRACTION = 0.2

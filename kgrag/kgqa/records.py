@@ -26,7 +26,8 @@ import orjson
 
 from kgrag.errors import DataError
 from kgrag.generation.types import Message
-from kgrag.kgqa.templates import LANGS, TYPES
+from kgrag.kgqa.templates import TYPES
+from kgrag.lang import LANGS
 
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system",
           "human": "user", "gpt": "assistant", "bot": "assistant"}

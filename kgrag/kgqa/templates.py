@@ -22,8 +22,8 @@ from functools import lru_cache
 from importlib import resources
 
 from kgrag.errors import ConfigError
+from kgrag.lang import LANGS, has_cjk
 
-LANGS = ("zh", "en")
 TYPES = ("description", "relation", "pair", "choice")
 MAX_ITEMS = 8
 DEFINITION = "definition"
@@ -41,7 +41,6 @@ _REQUIRED = {
     ("answer", "choice"): ("{LETTER}", "{PAIR}"),
 }
 _TRAILING = "。．.；;，,、 \t"
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,11 +180,6 @@ def render(text: str, **values: str) -> str:
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
     return text
-
-
-def has_cjk(text: str) -> bool:
-    """Whether ``text`` has a Chinese character."""
-    return bool(_CJK.search(text))
 
 
 def clean_item(text: str) -> str:

@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
+from kgrag.lang import question_lang
 from kgrag.retrieval.expansion import ExpansionConfig, GraphExpander
 from kgrag.retrieval.intents import detect_intents, relation_prior
 from kgrag.retrieval.linking import EntityLink, EntityLinker
@@ -33,16 +33,10 @@ if TYPE_CHECKING:  # the index layer loads torch and faiss lazily; only its type
 
 log = logging.getLogger(__name__)
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 MAX_TOP_K = 100
 BRIDGE_BONUS = 1.0
 """Added to the relation prior (0..1) of a bridge fact: one joining entities of two mentions in
 the question ranks above the facts the intent alone favours."""
-
-
-def question_lang(text: str) -> str:
-    """``zh`` when the question contains Chinese characters, else ``en``."""
-    return "zh" if _CJK.search(text) else "en"
 
 
 @dataclass(frozen=True, slots=True)

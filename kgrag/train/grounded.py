@@ -28,7 +28,8 @@ from kgrag.generation.types import Message
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.records import Example
 from kgrag.kgqa.templates import clean_item
-from kgrag.retrieval.retriever import RetrievedFact, question_lang
+from kgrag.lang import question_lang
+from kgrag.retrieval.retriever import RetrievedFact
 
 #: The target when no fact answers: what the system prompt's rule 3 asks for.
 NOT_COVERED = {
