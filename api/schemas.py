@@ -6,8 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kgrag.generation.answer import MAX_HISTORY_TURNS, MAX_TURN_CHARS
-from kgrag.retrieval.normalize import MAX_QUESTION_CHARS
+from kgrag.limits import MAX_HISTORY_TURNS, MAX_NEW_TOKENS, MAX_QUESTION_CHARS, MAX_TOP_K, MAX_TURN_CHARS
 
 
 class Turn(BaseModel):
@@ -24,8 +23,8 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="the question, zh or en")
     history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS, description="earlier turns")
-    top_k: int | None = Field(None, ge=1, le=100, description="facts given to the model")
-    max_new_tokens: int | None = Field(None, ge=1, le=2048, description="answer length cap in tokens")
+    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="facts given to the model")
+    max_new_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS, description="answer length cap in tokens")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0: greedy")
     stream: bool = Field(False, description="answer as server-sent events")
 
@@ -103,10 +102,10 @@ class ChatCompletionRequest(BaseModel):
     model: str | None = None
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=MAX_HISTORY_TURNS + 2)
     stream: bool = False
-    max_tokens: int | None = Field(None, ge=1, le=2048)
-    max_completion_tokens: int | None = Field(None, ge=1, le=2048)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     n: int = Field(1, ge=1, le=1, description="only 1 is supported")
     seed: int | None = None
-    top_k: int | None = Field(None, ge=1, le=100, description="kgrag: facts given to the model")
+    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="kgrag: facts given to the model")

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kgrag.limits import MAX_NEW_TOKENS, MAX_TOP_K
+
 
 class Settings(BaseSettings):
     """kgrag's settings; every field can be set as ``KGRAG_<FIELD>`` in the environment.
@@ -42,8 +44,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="port `kgrag serve` listens on")
     max_batch: int = Field(16, ge=1, le=256, description="requests generated together on the model")
     max_queue: int = Field(64, ge=1, description="requests waiting beyond which the service answers 503")
-    top_k: int = Field(8, ge=1, le=100, description="facts put into the prompt by default")
-    max_new_tokens: int = Field(384, ge=1, le=4096, description="answer length cap by default")
+    top_k: int = Field(8, ge=1, le=MAX_TOP_K, description="facts put into the prompt by default")
+    max_new_tokens: int = Field(384, ge=1, le=MAX_NEW_TOKENS, description="answer length cap by default")
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="keeps small models from looping")
 
     def index_path(self) -> Path | None:

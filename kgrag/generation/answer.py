@@ -22,13 +22,12 @@ from kgrag.errors import ConfigError
 from kgrag.generation.prompts import Citation, GroundedPrompt, build_grounded_prompt, cited_numbers
 from kgrag.generation.safety import SafetyAssessment, assess
 from kgrag.generation.types import ChatModel, FinishReason, GenerationConfig, Message
+from kgrag.limits import MAX_HISTORY_TURNS, MAX_TOP_K, MAX_TURN_CHARS
 from kgrag.retrieval.linking import EntityLink
 from kgrag.retrieval.normalize import validate_question
-from kgrag.retrieval.retriever import MAX_TOP_K, KGRetriever, RetrievalResult
+from kgrag.retrieval.retriever import KGRetriever, RetrievalResult
 
 #: Most earlier turns a request may carry, and most characters in one of them.
-MAX_HISTORY_TURNS = 32
-MAX_TURN_CHARS = 8000
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,12 +29,11 @@ from kgrag.errors import ConfigError
 from kgrag.generation.safety import SafetyAssessment, kind_label
 from kgrag.generation.types import Message
 from kgrag.lang import check_lang as _check_lang
+from kgrag.limits import MAX_QUESTION_CHARS, MAX_TURN_CHARS
 from kgrag.retrieval.retriever import RetrievedFact
 
 MAX_NAME_CHARS = 120
 MAX_TAIL_CHARS = 300
-MAX_QUESTION_CHARS = 2000
-MAX_TURN_CHARS = 4000
 MESSAGE_OVERHEAD_TOKENS = 8
 """Tokens counted per message for the chat format's role markers, on top of its content."""
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from pydantic import Field
 
 from kgrag.index.verbalize import fact_sentence, truncate
-from kgrag.retrieval.retriever import MAX_TOP_K, KGRetriever, RetrievedFact
+from kgrag.limits import MAX_TOP_K
+from kgrag.retrieval.retriever import KGRetriever, RetrievedFact
 
 try:
     from langchain_core.callbacks import CallbackManagerForRetrieverRun

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from kgrag.errors import ConfigError, QuestionError
+from kgrag.limits import MAX_QUESTION_CHARS
 
 # Removed outright: zero-width and format characters (ZWJ, ZWSP, BOM, bidi marks), combining
 # marks (accents after NFKD, emoji variation selectors, keycap enclosures).
@@ -165,7 +166,6 @@ def normalize_question(text: str) -> str:
 
 
 #: The longest question accepted, in characters (the API's limit too).
-MAX_QUESTION_CHARS = 1000
 
 
 def validate_question(text: object, max_chars: int = MAX_QUESTION_CHARS) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.lang import question_lang
+from kgrag.limits import MAX_TOP_K
 from kgrag.retrieval.expansion import ExpansionConfig, GraphExpander
 from kgrag.retrieval.intents import detect_intents, relation_prior
 from kgrag.retrieval.linking import EntityLink, EntityLinker
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # the index layer loads torch and faiss lazily; only its type
 
 log = logging.getLogger(__name__)
 
-MAX_TOP_K = 100
 BRIDGE_BONUS = 1.0
 """Added to the relation prior (0..1) of a bridge fact: one joining entities of two mentions in
 the question ranks above the facts the intent alone favours."""

@@ -1,0 +1,43 @@
+"""One set of request limits (kgrag/limits.py): what the API accepts reaches the model whole, and
+what is over a limit is refused naming it, never cut without a word."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from api.schemas import AskRequest
+from kgrag.config import Settings
+from kgrag.generation.prompts import build_grounded_prompt
+from kgrag.generation.types import Message
+from kgrag.limits import MAX_NEW_TOKENS, MAX_QUESTION_CHARS, MAX_TURN_CHARS
+
+
+def _prompt_text(question: str, history: list[Message]) -> str:
+    p = build_grounded_prompt(question, [], lang="zh", history=history, count_tokens=len, max_prompt_tokens=10**6)
+    return "\n".join(m.content for m in p.messages)
+
+
+def test_a_history_turn_at_the_limit_reaches_the_prompt_whole() -> None:
+    turn = "甲" * (MAX_TURN_CHARS - 1) + "乙"
+    AskRequest(question="糖尿病挂什么科？", history=[{"role": "user", "content": turn}])
+    assert turn in _prompt_text("糖尿病挂什么科？", [Message("user", turn), Message("assistant", "好")])
+
+
+def test_a_history_turn_over_the_limit_is_refused_naming_the_field_and_limit() -> None:
+    with pytest.raises(ValidationError) as exc:
+        AskRequest(question="糖尿病挂什么科？", history=[{"role": "user", "content": "甲" * (MAX_TURN_CHARS + 1)}])
+    (error,) = exc.value.errors()
+    assert error["loc"] == ("history", 0, "content") and error["ctx"]["max_length"] == MAX_TURN_CHARS
+
+
+def test_a_question_at_the_limit_reaches_the_prompt_whole_and_one_over_is_refused() -> None:
+    question = "咳" * (MAX_QUESTION_CHARS - 1) + "？"
+    assert question in _prompt_text(question, [])
+    with pytest.raises(ValidationError, match=f"at most {MAX_QUESTION_CHARS} characters"):
+        AskRequest(question=question + "咳")
+
+
+def test_the_settings_and_the_request_cap_answers_at_the_same_length() -> None:
+    assert Settings.model_fields["max_new_tokens"].metadata[-1].le == MAX_NEW_TOKENS
+    assert AskRequest.model_fields["max_new_tokens"].metadata[-1].le == MAX_NEW_TOKENS
