@@ -42,7 +42,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from types import MappingProxyType
 
 from kgrag.errors import ConfigError
@@ -50,6 +49,7 @@ from kgrag.generation.types import Message
 from kgrag.lang import LANGS, question_lang
 from kgrag.lang import check_lang as _check_lang
 from kgrag.retrieval.normalize import normalize_question
+from kgrag.tsv import data_text, tsv_rows
 
 HISTORY_USER_TURNS = 2
 """How many of the latest user turns of the history are checked besides the question."""
@@ -140,11 +140,9 @@ def parse_red_flags(
     """
     rules: list[_Rule] = []
     cue_parts: dict[str, list[str]] = {c: [] for c in _CUES}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
+    for n, parts in tsv_rows(text):
         if len(parts) != 4 or parts[1] not in LANGS or parts[2] not in _LEVELS:
+            line = "\t".join(parts)
             raise ConfigError(
                 f"{source}:{n}: expected 'kind<TAB>lang<TAB>level<TAB>pattern' with lang one of {LANGS} "
                 f"and level one of {_LEVELS}; got {line!r}"
@@ -161,11 +159,9 @@ def parse_red_flags(
     kinds = tuple(dict.fromkeys(r.kind for r in rules))
     labels: dict[tuple[str, str], str] = {}
     advice: dict[tuple[str, str], str] = {}
-    for n, line in enumerate(advice_text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
+    for n, parts in tsv_rows(advice_text):
         if len(parts) != 4 or parts[1] not in LANGS:
+            line = "\t".join(parts)
             raise ConfigError(f"{advice_source}:{n}: expected 'kind<TAB>lang<TAB>label<TAB>advice'; got {line!r}")
         labels[parts[0], parts[1]] = parts[2]
         advice[parts[0], parts[1]] = parts[3]
@@ -184,10 +180,9 @@ def red_flag_rules() -> RedFlagRules:
     Raises:
         ConfigError: a data file is malformed (see :func:`parse_red_flags`).
     """
-    data = resources.files("kgrag.generation").joinpath("data")
     return parse_red_flags(
-        data.joinpath("red_flags.tsv").read_text(encoding="utf-8"),
-        data.joinpath("red_flag_advice.tsv").read_text(encoding="utf-8"),
+        data_text("kgrag.generation", "data", "red_flags.tsv"),
+        data_text("kgrag.generation", "data", "red_flag_advice.tsv"),
         "kgrag/generation/data/red_flags.tsv",
         "kgrag/generation/data/red_flag_advice.tsv",
     )

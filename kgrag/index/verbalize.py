@@ -12,14 +12,13 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import re
 from functools import lru_cache
-from importlib import resources
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph, normalize_name
 from kgrag.lang import check_lang
+from kgrag.tsv import data_text, tsv_rows
 
 #: Longest description kept in an entity document, in characters.
 MAX_DESCRIPTION = 300
@@ -36,12 +35,12 @@ _ONTOLOGY_ID = re.compile(r"\s*\([A-Z]+:\d+\)")
 @lru_cache(maxsize=1)
 def templates() -> dict[str, tuple[str, str]]:
     """Relation id → (Chinese template, English template), from ``templates.tsv``."""
-    text = resources.files("kgrag.index").joinpath("templates.tsv").read_text(encoding="utf-8")
-    lines = (line for line in text.splitlines() if line.strip() and not line.startswith("#"))
     table: dict[str, tuple[str, str]] = {}
-    for row in csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE):
+    for n, row in tsv_rows(data_text("kgrag.index", "templates.tsv")):
         if len(row) != 3 or not all("{head}" in t and "{tail}" in t for t in row[1:]):
-            raise ConfigError(f"templates.tsv: bad row {row!r}; want relation, zh and en with {{head}} and {{tail}}")
+            raise ConfigError(
+                f"kgrag/index/templates.tsv:{n}: bad row {row!r}; want relation, zh and en with {{head}} and {{tail}}"
+            )
         table[row[0]] = (row[1], row[2])
     return table
 

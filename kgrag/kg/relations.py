@@ -8,12 +8,11 @@ and extended without touching code.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from kgrag.errors import ConfigError
+from kgrag.tsv import data_text, tsv_rows
 
 RELATION_KINDS = ("entity", "literal", "link")
 
@@ -33,13 +32,7 @@ class Relation:
 
 def read_tsv(name: str) -> list[list[str]]:
     """Rows of a packaged TSV data file, comments and blank lines skipped."""
-    text = resources.files("kgrag.kg").joinpath("data", name).read_text(encoding="utf-8")
-    rows = csv.reader(
-        (line for line in text.splitlines() if line.strip() and not line.startswith("#")),
-        delimiter="\t",
-        quoting=csv.QUOTE_NONE,
-    )
-    return [row for row in rows]
+    return [row for _, row in tsv_rows(data_text("kgrag.kg", "data", name))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,13 +39,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from importlib import resources
 
 import numpy as np
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph, normalize_name
 from kgrag.lang import LANGS
+from kgrag.tsv import data_text, tsv_rows
 
 STYLES = ("template", "colloquial")
 SPLITS = ("dev", "test", "all")
@@ -120,10 +120,8 @@ def parse_templates(text: str, source: str = "<templates>") -> tuple[Template, .
     from kgrag.kg.relations import vocabulary
 
     vocab, out = vocabulary(), {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = [p.strip() for p in line.split("\t")]
+    for n, fields in tsv_rows(text):
+        parts = [p.strip() for p in fields]
         if len(parts) != 5:
             raise ConfigError(f"{source}:{n}: expected 5 tab-separated fields: id relation lang style text")
         t = Template(*parts)
@@ -139,7 +137,7 @@ def parse_templates(text: str, source: str = "<templates>") -> tuple[Template, .
 
 def load_templates() -> tuple[Template, ...]:
     """The packaged templates, ``kgrag/kgqa/data/retrieval_questions.tsv``."""
-    text = resources.files("kgrag.kgqa").joinpath("data", "retrieval_questions.tsv").read_text(encoding="utf-8")
+    text = data_text("kgrag.kgqa", "data", "retrieval_questions.tsv")
     return parse_templates(text, "kgrag/kgqa/data/retrieval_questions.tsv")
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from kgrag.errors import ConfigError
 from kgrag.lang import LANGS, has_cjk
+from kgrag.tsv import data_text, tsv_rows
 
 TYPES = ("description", "relation", "pair", "choice")
 MAX_ITEMS = 8
@@ -103,10 +103,8 @@ class TemplateBank:
 
 def _rows(text: str, source: str, n_fields: int) -> list[tuple[int, list[str]]]:
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = [p.strip() for p in line.split("\t")]
+    for n, fields in tsv_rows(text):
+        parts = [p.strip() for p in fields]
         if len(parts) != n_fields or not all(parts):
             raise ConfigError(f"{source}:{n}: expected {n_fields} non-empty tab-separated fields, got {parts}")
         out.append((n, parts))
@@ -147,7 +145,7 @@ def parse_templates(text: str, kind: str, relations: set[str], source: str = "<t
 
 
 def _read(name: str) -> str:
-    return resources.files("kgrag.kgqa").joinpath("data", name).read_text(encoding="utf-8")
+    return data_text("kgrag.kgqa", "data", name)
 
 
 @lru_cache(maxsize=1)

@@ -22,11 +22,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from types import MappingProxyType
 
 from kgrag.errors import ConfigError
 from kgrag.retrieval.normalize import normalize_question
+from kgrag.tsv import data_text, tsv_rows
 
 DEFAULT_PRIOR = 0.1
 """The prior of a relation that no detected intent names (and of every relation when no intent
@@ -74,10 +74,7 @@ def parse_intents(text: str, source: str = "<intents>") -> tuple[IntentSpec, ...
     rels: dict[str, dict[str, float]] = {}
     cues: dict[str, list[str]] = {}
     flags: dict[str, set[str]] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t")
+    for n, parts in tsv_rows(text):
         if len(parts) < 3 or parts[1] not in _FIELDS:
             raise ConfigError(f"{source}:{n}: expected 'intent<TAB>field<TAB>value', field one of {_FIELDS}")
         name, kind, value = parts[0], parts[1], parts[2]
@@ -117,7 +114,7 @@ def intent_specs() -> tuple[IntentSpec, ...]:
         ConfigError: a malformed row, an unknown relation id, a weight outside (0, 1], a cue that
             is not a valid regular expression.
     """
-    text = resources.files("kgrag.retrieval").joinpath("data", "intents.tsv").read_text(encoding="utf-8")
+    text = data_text("kgrag.retrieval", "data", "intents.tsv")
     return parse_intents(text, "kgrag/retrieval/data/intents.tsv")
 
 

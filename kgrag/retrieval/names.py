@@ -15,7 +15,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.retrieval.fuzzy import jieba_tokenizer, require
 from kgrag.retrieval.normalize import normalize_question
+from kgrag.tsv import data_text, tsv_rows
 
 MIN_PRIOR = 0.15  # entities below (HPO's root "All", HPO frequency terms) are never candidates
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -90,8 +90,7 @@ class NameIndex:
 
 
 def _data_rows(name: str) -> list[list[str]]:
-    text = resources.files("kgrag.retrieval").joinpath("data", name).read_text(encoding="utf-8")
-    return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return [row for _, row in tsv_rows(data_text("kgrag.retrieval", "data", name))]
 
 
 @lru_cache(maxsize=1)
