@@ -192,7 +192,7 @@ def qa_cmd(
     from kgrag.evaluation.retrieval import write_json_atomic
     from kgrag.generation.answer import Answerer
     from kgrag.generation.models import load_chat_model
-    from kgrag.generation.prepare import resolve_model
+    from kgrag.generation.weights import resolve_model
     from kgrag.kg.store import load_store
     from kgrag.kgqa.evaluate import evaluate_qa, select_questions
     from kgrag.kgqa.gold import GoldExtractor, check_made_from

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 
 from kgrag.config import get_settings
-from kgrag.generation.prepare import (
+from kgrag.generation.weights import (
     DEFAULT_DTYPE,
     DTYPES,
     KNOWN_MODELS,
