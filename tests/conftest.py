@@ -82,7 +82,7 @@ def small_chat_model():  # type: ignore[no-untyped-def]
     """SmolLM2-135M-Instruct on the CPU, prepared into the model cache on first use (~10 s)."""
     from kgrag.config import Settings
     from kgrag.generation.models import load_chat_model
-    from kgrag.generation.prepare import prepare_model
+    from kgrag.generation.weights import prepare_model
 
     path = prepare_model(TEST_MODEL, Settings().model_dir)
     return load_chat_model(path, device="cpu", name=TEST_MODEL)

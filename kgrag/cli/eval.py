@@ -190,7 +190,7 @@ def qa_cmd(
     from kgrag.eval.retrieval import write_json_atomic
     from kgrag.generation.answer import Answerer
     from kgrag.generation.models import load_chat_model
-    from kgrag.generation.prepare import resolve_model
+    from kgrag.generation.weights import resolve_model
     from kgrag.kg.store import load_store
     from kgrag.kgqa.records import read_examples
 

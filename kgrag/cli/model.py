@@ -11,7 +11,7 @@ from rich.table import Table
 
 from kgrag.cli.console import console
 from kgrag.config import get_settings
-from kgrag.generation.prepare import (
+from kgrag.generation.weights import (
     DEFAULT_DTYPE,
     DTYPES,
     KNOWN_MODELS,

@@ -231,7 +231,7 @@ def load_model(settings: Settings) -> ChatModel:
         ConfigError: an unknown or unprepared model, refused remote code, a bad device or adapter.
     """
     from kgrag.generation.models import load_chat_model
-    from kgrag.generation.prepare import resolve_model
+    from kgrag.generation.weights import resolve_model
 
     return load_chat_model(
         resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,

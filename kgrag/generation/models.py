@@ -18,7 +18,7 @@ from typing import Any
 
 from kgrag.device import resolve_device
 from kgrag.errors import ConfigError
-from kgrag.generation.formats import IncrementalDecoder, PromptFormat, detect_format, get_format
+from kgrag.generation.chat_formats import IncrementalDecoder, PromptFormat, detect_format, get_format
 from kgrag.generation.types import FinishReason, Generation, GenerationConfig, GenerationRequest, Message, StreamEvent
 
 try:

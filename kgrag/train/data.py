@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from kgrag.errors import ConfigError
-from kgrag.generation.formats import PromptFormat
+from kgrag.generation.chat_formats import PromptFormat
 from kgrag.generation.types import Message
 from kgrag.kgqa.records import Example
 from kgrag.train.grounded import GroundedBuilder

@@ -96,7 +96,7 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
 
     from kgrag.config import get_settings
     from kgrag.generation.models import load_chat_model
-    from kgrag.generation.prepare import resolve_model
+    from kgrag.generation.weights import resolve_model
 
     _check(cfg)
     resume_from = ckpt.prepare_output(cfg.out, overwrite=cfg.overwrite, resume=cfg.resume)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from kgrag.errors import ConfigError, DataError
-from kgrag.generation.formats import get_format
+from kgrag.generation.chat_formats import get_format
 from kgrag.generation.types import Message
 from kgrag.train import checkpoints as ckpt
 from kgrag.train.data import IGNORE, Chat, length_batches, tokenize
@@ -28,7 +28,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from kgrag.config import Settings
-    from kgrag.generation.prepare import prepare_model
+    from kgrag.generation.weights import prepare_model
 
     src = prepare_model("smollm2-135m-instruct", Settings().model_dir)
     config = AutoConfig.from_pretrained(src)

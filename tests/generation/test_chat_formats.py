@@ -8,7 +8,7 @@ import pytest
 from transformers import PretrainedConfig
 
 from kgrag.errors import ConfigError, InvalidMessagesError
-from kgrag.generation.formats import (
+from kgrag.generation.chat_formats import (
     FORMATS,
     ChatMLFormat,
     IncrementalDecoder,

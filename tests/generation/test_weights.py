@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kgrag.errors import ConfigError, ModelIntegrityError, ModelNotAvailableError
-from kgrag.generation.prepare import (
+from kgrag.generation.weights import (
     KNOWN_MODELS,
     MANIFEST,
     KnownModel,
