@@ -6,7 +6,6 @@ import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from api.deps import ServiceDep
@@ -54,21 +53,22 @@ async def _events(meta: AnswerEvent, events: AsyncIterator[AnswerEvent]) -> Asyn
 
 
 @router.get("/search")
-async def search(
+def search(
     service: ServiceDep,
     q: str = Query(..., min_length=1, max_length=1000, description="the question"),
     top_k: int = Query(10, ge=1, le=100),
 ) -> dict[str, object]:
-    """The ranked KG facts for a question (what ``/ask`` would give the model)."""
-    result = await run_in_threadpool(service.retriever.retrieve, q, top_k)
-    return result.to_dict()
+    """The ranked KG facts for a question (what ``/ask`` would give the model). A plain ``def``:
+    FastAPI runs it in its threadpool, off the event loop."""
+    return service.retriever.retrieve(q, top_k).to_dict()
 
 
 @router.get("/entities/{entity_id:path}")
-async def entity(
+def entity(
     entity_id: str, service: ServiceDep, limit: int = Query(50, ge=1, le=1000, description="facts shown")
 ) -> dict[str, object]:
-    """An entity by id (``cmekg:糖尿病``, ``hpo:HP:0001250``) or exact name: its fields, facts and links."""
+    """An entity by id (``cmekg:糖尿病``, ``hpo:HP:0001250``) or exact name: its fields, facts and links.
+    A plain ``def``: the first lookup builds the name index, in FastAPI's threadpool, off the event loop."""
     kg = service.retriever.kg
     row = kg.find(entity_id)[0]
     e = kg.entity(row)
