@@ -3,6 +3,9 @@ what is over a limit is refused naming it, never cut without a word."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -10,7 +13,7 @@ from api.schemas import AskRequest
 from kgrag.config import Settings
 from kgrag.generation.prompts import build_grounded_prompt
 from kgrag.generation.types import Message
-from kgrag.limits import MAX_NEW_TOKENS, MAX_QUESTION_CHARS, MAX_TURN_CHARS
+from kgrag.limits import MAX_HISTORY_TURNS, MAX_NEW_TOKENS, MAX_QUESTION_CHARS, MAX_TURN_CHARS
 
 
 def _prompt_text(question: str, history: list[Message]) -> str:
@@ -41,3 +44,9 @@ def test_a_question_at_the_limit_reaches_the_prompt_whole_and_one_over_is_refuse
 def test_the_settings_and_the_request_cap_answers_at_the_same_length() -> None:
     assert Settings.model_fields["max_new_tokens"].metadata[-1].le == MAX_NEW_TOKENS
     assert AskRequest.model_fields["max_new_tokens"].metadata[-1].le == MAX_NEW_TOKENS
+
+
+def test_the_chat_page_keeps_its_history_within_the_same_limits() -> None:
+    page = (Path(__file__).resolve().parents[1] / "api" / "static" / "index.html").read_text(encoding="utf-8")
+    found = dict(re.findall(r"const (MAX_HISTORY_TURNS|MAX_TURN_CHARS) = (\d+);", page))
+    assert found == {"MAX_HISTORY_TURNS": str(MAX_HISTORY_TURNS), "MAX_TURN_CHARS": str(MAX_TURN_CHARS)}

@@ -2,86 +2,73 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.deps import ServiceDep
 from api.schemas import AskRequest, AskResponse
-from api.stream import Piece, answer_dict, entity_dict, safety_dict, sse, start_answer
 from kgrag.errors import KGRAGError
-from kgrag.kg.graph import KnowledgeGraph
+from kgrag.generation.pipeline import AnswerEvent, afinal_answer, astream_answer
 
 router = APIRouter(tags=["answer"])
+
+#: The status of an answer whose client went away before it was done (nginx's "client closed request").
+CLIENT_CLOSED = 499
+
+
+def sse(event: str, data: object) -> str:
+    """One server-sent event."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 @router.post("/ask", response_model=AskResponse, responses={422: {}, 503: {}})
 async def ask(body: AskRequest, service: ServiceDep, request: Request) -> object:
     """Answer a question from the KG facts, with citations; ``stream: true`` answers as events:
     ``meta`` (entities, safety, the numbered facts), ``token`` pieces, then ``done`` (the whole
-    response body) — or ``error``."""
+    response body) — or ``error``. A client that leaves before the answer is done gets nothing
+    (an empty 499) and its generation is stopped."""
     config = service.answerer.config(body.max_new_tokens, body.temperature)
-    prepared = await run_in_threadpool(
-        service.answerer.prepare, body.question, [t.model_dump() for t in body.history], top_k=body.top_k,
-        config=config,
+    events = astream_answer(
+        service.answerer, service.batcher.submit, body.question, [t.model_dump() for t in body.history],
+        top_k=body.top_k, config=config, disconnected=request.is_disconnected,
     )
-    pieces = start_answer(service, prepared, request)
     if not body.stream:
-        async for piece in pieces:
-            if piece.answer is not None:
-                return answer_dict(service.retriever.kg, piece.answer)
-        return None  # the client went away before the answer was done
-    kg = service.retriever.kg
-    meta = {
-        "entities": [entity_dict(kg, e) for e in prepared.retrieval.entities],
-        "safety": safety_dict(prepared.safety),
-        "citations": [{"n": c.n, "head": c.head, "relation": c.relation, "tail": c.tail, "source": c.source,
-                       "provenance": c.provenance} for c in prepared.prompt.citations],
-        "model": service.model.name,
-        "lang": prepared.lang,
-    }
-    return StreamingResponse(_events(kg, meta, pieces), media_type="text/event-stream",
+        answer = await afinal_answer(events)
+        return Response(status_code=CLIENT_CLOSED) if answer is None else answer.to_dict()
+    meta = await anext(events)  # prepared and queued: errors up to here are still HTTP errors
+    return StreamingResponse(_events(meta, events), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _events(kg: KnowledgeGraph, meta: dict[str, object], pieces: AsyncIterator[Piece]) -> AsyncIterator[str]:
-    yield sse("meta", meta)
+async def _events(meta: AnswerEvent, events: AsyncIterator[AnswerEvent]) -> AsyncIterator[str]:
+    yield sse(meta.kind, meta.to_dict())
     try:
-        async for piece in pieces:
-            if piece.answer is not None:
-                yield sse("done", answer_dict(kg, piece.answer))
-            elif piece.text:
-                yield sse("token", {"text": piece.text})
+        async for event in events:  # tokens (never empty), then done
+            yield sse(event.kind, event.to_dict())
     except KGRAGError as exc:
         yield sse("error", {"error": {"message": str(exc), "type": "server_error"}})
 
 
 @router.get("/search")
-async def search(
+def search(
     service: ServiceDep,
     q: str = Query(..., min_length=1, max_length=1000, description="the question"),
     top_k: int = Query(10, ge=1, le=100),
 ) -> dict[str, object]:
-    """The ranked KG facts for a question (what ``/ask`` would give the model)."""
-    result = await run_in_threadpool(service.retriever.retrieve, q, top_k)
-    return {
-        "question": result.question,
-        "lang": result.lang,
-        "entities": [entity_dict(service.retriever.kg, e) for e in result.entities],
-        "intents": result.intents,
-        "facts": [f.as_dict() for f in result.facts],
-        "reason": result.reason,
-        "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
-    }
+    """The ranked KG facts for a question (what ``/ask`` would give the model). A plain ``def``:
+    FastAPI runs it in its threadpool, off the event loop."""
+    return service.retriever.retrieve(q, top_k).to_dict()
 
 
 @router.get("/entities/{entity_id:path}")
-async def entity(
+def entity(
     entity_id: str, service: ServiceDep, limit: int = Query(50, ge=1, le=1000, description="facts shown")
 ) -> dict[str, object]:
-    """An entity by id (``cmekg:糖尿病``, ``hpo:HP:0001250``) or exact name: its fields, facts and links."""
+    """An entity by id (``cmekg:糖尿病``, ``hpo:HP:0001250``) or exact name: its fields, facts and links.
+    A plain ``def``: the first lookup builds the name index, in FastAPI's threadpool, off the event loop."""
     kg = service.retriever.kg
     row = kg.find(entity_id)[0]
     e = kg.entity(row)

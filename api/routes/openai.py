@@ -16,14 +16,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.deps import ServiceDep
+from api.routes.ask import CLIENT_CLOSED
 from api.schemas import ChatCompletionRequest
-from api.stream import Piece, answer_dict, start_answer
 from kgrag.errors import ConfigError, KGRAGError
-from kgrag.kg.graph import KnowledgeGraph
+from kgrag.generation.answer import Answer
+from kgrag.generation.pipeline import AnswerEvent, Done, Token, afinal_answer, astream_answer
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -47,29 +47,27 @@ async def models(service: ServiceDep) -> dict[str, object]:
 
 @router.post("/chat/completions", responses={422: {}, 503: {}})
 async def chat_completions(body: ChatCompletionRequest, service: ServiceDep, request: Request) -> object:
-    """A chat completion grounded in the KG (streaming with ``stream: true``)."""
+    """A chat completion grounded in the KG (streaming with ``stream: true``); a client that leaves
+    before a whole completion is done gets nothing (an empty 499) and its generation is stopped."""
     question, history = _split(body)
     config = service.answerer.config(
         body.max_completion_tokens or body.max_tokens, body.temperature or 0.0, body.top_p or 0.95, body.seed
     )
-    prepared = await run_in_threadpool(service.answerer.prepare, question, history, top_k=body.top_k, config=config)
-    pieces = start_answer(service, prepared, request)
+    events = astream_answer(service.answerer, service.batcher.submit, question, history, top_k=body.top_k,
+                            config=config, disconnected=request.is_disconnected)
     cid, created, name = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), service.model.name
-    kg = service.retriever.kg
     if not body.stream:
-        async for piece in pieces:
-            if piece.answer is not None:
-                a = piece.answer
-                return {
-                    "id": cid, "object": "chat.completion", "created": created, "model": name,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": a.answer},
-                                 "finish_reason": _finish(a.finish_reason), "logprobs": None}],
-                    "usage": {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
-                              "total_tokens": a.prompt_tokens + a.completion_tokens},
-                    "kgrag": _extra(kg, answer_dict(kg, a)),
-                }
-        return None
-    return StreamingResponse(_chunks(kg, pieces, cid, created, name), media_type="text/event-stream",
+        a = await afinal_answer(events)
+        if a is None:
+            return Response(status_code=CLIENT_CLOSED)
+        return {
+            "id": cid, "object": "chat.completion", "created": created, "model": name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": a.answer},
+                         "finish_reason": _finish(a.finish_reason), "logprobs": None}],
+            "usage": _usage(a), "kgrag": _extra(a),
+        }
+    await anext(events)  # the meta event: prepared and queued, so errors up to here are still HTTP errors
+    return StreamingResponse(_chunks(events, cid, created, name), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -77,12 +75,18 @@ def _finish(reason: str) -> str:
     return "length" if reason == "length" else "stop"
 
 
-def _extra(kg: KnowledgeGraph, body: dict[str, object]) -> dict[str, object]:
+def _usage(a: Answer) -> dict[str, int]:
+    return {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
+            "total_tokens": a.prompt_tokens + a.completion_tokens}
+
+
+def _extra(a: Answer) -> dict[str, object]:
+    """kgrag's part of :meth:`Answer.to_dict`, in the ``kgrag`` field."""
+    body = a.to_dict()
     return {k: body[k] for k in ("citations", "entities", "safety", "kg_has_facts", "timings")}
 
 
-async def _chunks(kg: KnowledgeGraph, pieces: AsyncIterator[Piece], cid: str, created: int, name: str
-                  ) -> AsyncIterator[str]:
+async def _chunks(events: AsyncIterator[AnswerEvent], cid: str, created: int, name: str) -> AsyncIterator[str]:
     def chunk(delta: dict[str, object], finish: str | None = None, **extra: object) -> str:
         body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": name,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
@@ -90,14 +94,12 @@ async def _chunks(kg: KnowledgeGraph, pieces: AsyncIterator[Piece], cid: str, cr
 
     yield chunk({"role": "assistant", "content": ""})
     try:
-        async for piece in pieces:
-            if piece.answer is not None:
-                a = piece.answer
-                usage = {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
-                         "total_tokens": a.prompt_tokens + a.completion_tokens}
-                yield chunk({}, _finish(a.finish_reason), usage=usage, kgrag=_extra(kg, answer_dict(kg, a)))
-            elif piece.text:
-                yield chunk({"content": piece.text})
+        async for event in events:
+            if isinstance(event, Done):
+                a = event.answer
+                yield chunk({}, _finish(a.finish_reason), usage=_usage(a), kgrag=_extra(a))
+            elif isinstance(event, Token):
+                yield chunk({"content": event.text})
     except KGRAGError as exc:
         yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
     yield "data: [DONE]\n\n"

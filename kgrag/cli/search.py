@@ -29,19 +29,7 @@ def search_cmd(
     retriever = KGRetriever.load(store or settings.store, index)
     result = retriever.retrieve(question, top_k=top_k)
     if as_json:
-        payload = {
-            "question": result.question,
-            "lang": result.lang,
-            "intents": result.intents,
-            "entities": [
-                {"id": e.entity_id, "surface": e.surface, "method": e.method, "confidence": e.confidence}
-                for e in result.entities
-            ],
-            "facts": [f.as_dict() for f in result.facts],
-            "reason": result.reason,
-            "timings_ms": result.timings_ms,
-        }
-        typer.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return
     linked = ", ".join(f"{e.surface}→{e.entity_id} ({e.method} {e.confidence:.2f})" for e in result.entities)
     console.print(f"entities: {linked or '-'}   intents: {', '.join(result.intents) or '-'}")

@@ -4,7 +4,6 @@ last two answering in this process with the same retriever, prompt and model as 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +29,20 @@ def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
 
 def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], show: bool) -> Any:
     """Answer ``question`` printing the text as it comes (when ``show``); returns the Answer."""
-    from kgrag.generation.types import GenerationRequest
+    from kgrag.generation.pipeline import Done, Token, stream_answer
 
-    prepared = answerer.prepare(question, history)
-    lead = answerer.lead_text(prepared)
-    if show and lead:
-        console.print(lead, style="bold red", end="")
-    parts: list[str] = []
-    t0, first, last = time.perf_counter(), None, None
-    for event in answerer.model.stream_batch([GenerationRequest(prepared.messages, prepared.config)]):
-        if event.text:
-            first = first or 1000 * (time.perf_counter() - t0)
-            parts.append(event.text)
-            if show:
+    answer = None
+    for event in stream_answer(answerer, question, history):
+        if isinstance(event, Token) and show:
+            if event.lead:
+                console.print(event.text, style="bold red", end="")
+            else:
                 console.print(event.text, end="", markup=False, highlight=False)
-        last = event
+        elif isinstance(event, Done):
+            answer = event.answer
     if show:
         console.print()
-    ms = 1000 * (time.perf_counter() - t0)
-    return answerer.finish(prepared, "".join(parts), last.finish_reason, last.prompt_tokens,
-                           last.completion_tokens, ms, first)
+    return answer
 
 
 def _print_sources(answer: Any) -> None:
@@ -83,9 +76,7 @@ def ask_cmd(
     answerer = _answerer(settings)
     answer = _stream_one(answerer, question, [], show=not as_json)
     if as_json:
-        from api.stream import answer_dict
-
-        console.print_json(json.dumps(answer_dict(answerer.retriever.kg, answer), ensure_ascii=False))
+        console.print_json(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         _print_sources(answer)
 
@@ -135,13 +126,18 @@ def serve_cmd(
     index: str = typer.Option(None, "--index", "-i", help="vector index folder, or none"),
 ) -> None:
     """Serve the API and the web page (loads the KG, index and model first; fails with the reason)."""
-    import uvicorn
+    import os
 
-    from api.main import create_app
+    import uvicorn
 
     settings = _settings(host=host, port=port, model=model, adapter=adapter, device=device, store=store,
                          index=None if index is None else Path(index))
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    overrides = {"host": host, "port": port, "model": model, "adapter": adapter, "device": device, "store": store,
+                 "index": index}
+    # the service is started by its ASGI entry point, as `uvicorn --factory api.main:app` would be,
+    # with the options handed on as the KGRAG_* settings it reads
+    os.environ.update({f"KGRAG_{k.upper()}": str(v) for k, v in overrides.items() if v is not None})
+    uvicorn.run("api.main:app", factory=True, host=settings.host, port=settings.port, log_level="info")
 
 
 def register(app: typer.Typer) -> None:

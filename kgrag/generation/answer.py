@@ -2,7 +2,9 @@
 
 :class:`Answerer` does the CPU part (:meth:`Answerer.prepare`) and the assembling of the result
 (:meth:`Answerer.finish`) apart from generation, so the service can put the generation of many
-questions into one GPU batch (:mod:`kgrag.generation.batching`) in between, and stream it.
+questions into one GPU batch (:mod:`kgrag.generation.batching`) in between, and stream it; the
+steps run together in :mod:`kgrag.generation.pipeline`. :meth:`PreparedAnswer.to_dict` and
+:meth:`Answer.to_dict` are their JSON.
 
 Example:
     >>> answerer = Answerer(KGRetriever.load("kg/store/default"), load_chat_model(path))
@@ -19,13 +21,14 @@ from typing import Any
 
 from kgrag.config import Settings
 from kgrag.errors import ConfigError
+from kgrag.generation.pipeline import final_answer, stream_answer
 from kgrag.generation.prompts import Citation, GroundedPrompt, build_grounded_prompt, cited_numbers
 from kgrag.generation.safety import SafetyAssessment, assess
 from kgrag.generation.types import ChatModel, FinishReason, GenerationConfig, Message
 from kgrag.limits import MAX_HISTORY_TURNS, MAX_TOP_K, MAX_TURN_CHARS
 from kgrag.retrieval.linking import EntityLink
 from kgrag.retrieval.normalize import validate_question
-from kgrag.retrieval.retriever import KGRetriever, RetrievalResult
+from kgrag.retrieval.retriever import KGRetriever, RetrievalResult, entity_dict
 
 #: Most earlier turns a request may carry, and most characters in one of them.
 
@@ -52,10 +55,23 @@ class PreparedAnswer:
     prompt: GroundedPrompt
     config: GenerationConfig
     timings_ms: dict[str, float] = field(default_factory=dict)
+    model: str = ""
 
     @property
     def messages(self) -> tuple[Message, ...]:
         return tuple(self.prompt.messages)
+
+    def to_dict(self) -> dict[str, object]:
+        """What is known before generation, as JSON (the stream's ``meta`` event): the linked
+        entities, the safety assessment, the numbered facts, the model and the language."""
+        return {
+            "entities": self.retrieval.entity_dicts(),
+            "safety": safety_dict(self.safety),
+            "citations": [{"n": c.n, "head": c.head, "relation": c.relation, "tail": c.tail, "source": c.source,
+                           "provenance": c.provenance} for c in self.prompt.citations],
+            "model": self.model,
+            "lang": self.lang,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,32 @@ class Answer:
     completion_tokens: int
     timings_ms: dict[str, float]
     kg_has_facts: bool
+    entity_names: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """The answer as JSON: the ``/ask`` body (and the stream's ``done`` event, ``kgrag ask --json``)."""
+        return {
+            "answer": self.answer,
+            "citations": [c.as_dict() for c in self.citations],
+            "entities": [entity_dict(e, name) for e, name in zip(self.entities, self.entity_names, strict=True)],
+            "safety": safety_dict(self.safety),
+            "model": self.model,
+            "lang": self.lang,
+            "kg_has_facts": self.kg_has_facts,
+            "finish_reason": self.finish_reason,
+            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "timings": self.timings_ms,
+        }
+
+
+def safety_dict(s: SafetyAssessment) -> dict[str, object]:
+    """A safety assessment as JSON: ``emergency``, the ``red_flags`` matched, ``advice``, ``disclaimer``."""
+    return {
+        "emergency": s.emergency,
+        "red_flags": [{"kind": f.kind, "matched": f.text} for f in s.red_flags],
+        "advice": s.advice,
+        "disclaimer": s.disclaimer,
+    }
 
 
 def validate_history(history: Sequence[Message | dict[str, Any]]) -> tuple[Message, ...]:
@@ -171,7 +213,8 @@ class Answerer:
         )
         t_prompt = time.perf_counter()
         timings = {"retrieve": 1000 * (t_retrieve - t0), "prompt": 1000 * (t_prompt - t_retrieve)}
-        return PreparedAnswer(question, retrieval.lang, turns, retrieval, safety, prompt, config, timings)
+        return PreparedAnswer(question, retrieval.lang, turns, retrieval, safety, prompt, config, timings,
+                              model=self.model.name)
 
     def config(self, max_new_tokens: int | None = None, temperature: float = 0.0, top_p: float = 0.95,
                seed: int | None = None) -> GenerationConfig:
@@ -204,7 +247,7 @@ class Answerer:
             citations=citations, entities=tuple(prepared.retrieval.entities), safety=prepared.safety,
             model=self.model.name, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, timings_ms={k: round(v, 2) for k, v in timings.items()},
-            kg_has_facts=bool(prepared.retrieval.facts),
+            kg_has_facts=bool(prepared.retrieval.facts), entity_names=tuple(prepared.retrieval.entity_names),
         )
 
     def answer(
@@ -215,12 +258,11 @@ class Answerer:
         top_k: int | None = None,
         config: GenerationConfig | None = None,
     ) -> Answer:
-        """Prepare, generate on the model directly (no batching) and finish."""
-        prepared = self.prepare(question, history, top_k=top_k, config=config)
-        t0 = time.perf_counter()
-        gen = self.model.generate(prepared.messages, prepared.config)
-        ms = 1000 * (time.perf_counter() - t0)
-        return self.finish(prepared, gen.text, gen.finish_reason, gen.prompt_tokens, gen.completion_tokens, ms)
+        """Prepare, generate on the model directly (no batching) and finish
+        (:func:`~kgrag.generation.pipeline.stream_answer`, collected)."""
+        answer = final_answer(stream_answer(self, question, history, top_k=top_k, config=config))
+        assert answer is not None  # only a consumer that stops early goes without the answer
+        return answer
 
 
 def load_model(settings: Settings) -> ChatModel:

@@ -11,13 +11,13 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kgrag.errors import ConfigError
 from kgrag.generation.answer import Answer, Answerer, PreparedAnswer
-from kgrag.generation.types import ChatModel, GenerationConfig, GenerationRequest, Message
+from kgrag.generation.pipeline import final_answer, stream_prepared
+from kgrag.generation.types import GenerationConfig, GenerationRequest, Message
 
 try:
     from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -95,14 +95,16 @@ def _prepare(answerer: Answerer, item: str | dict[str, Any]) -> PreparedAnswer:
 
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:
+    """The chain's output: the part of :meth:`Answer.to_dict` a chain needs, entities as their ids."""
+    body: dict[str, Any] = answer.to_dict()
     return {
-        "answer": answer.answer,
-        "citations": [c.as_dict() for c in answer.citations],
-        "entities": [e.entity_id for e in answer.entities],
-        "emergency": answer.safety.emergency,
-        "disclaimer": answer.safety.disclaimer,
-        "kg_has_facts": answer.kg_has_facts,
-        "model": answer.model,
+        "answer": body["answer"],
+        "citations": body["citations"],
+        "entities": [e["id"] for e in body["entities"]],
+        "emergency": body["safety"]["emergency"],
+        "disclaimer": body["safety"]["disclaimer"],
+        "kg_has_facts": body["kg_has_facts"],
+        "model": body["model"],
     }
 
 
@@ -113,13 +115,10 @@ def answer_chain(answerer: Answerer) -> Runnable[Any, dict[str, Any]]:
     "entities", "emergency", "disclaimer", "kg_has_facts", "model"}``. ``batch`` runs the prompts
     through the model one by one (use the service for GPU batching).
     """
-    model: ChatModel = answerer.model
 
     def generate(prepared: PreparedAnswer) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        gen = model.generate(prepared.messages, prepared.config)
-        ms = 1000 * (time.perf_counter() - t0)
-        answer = answerer.finish(prepared, gen.text, gen.finish_reason, gen.prompt_tokens, gen.completion_tokens, ms)
+        answer = final_answer(stream_prepared(answerer, prepared))  # the pipeline after its prepare step
+        assert answer is not None  # consumed whole: it always ends with the answer
         return _answer_dict(answer)
 
     prepare: Runnable[Any, PreparedAnswer] = RunnableLambda(lambda item: _prepare(answerer, item)).with_config(

@@ -81,6 +81,31 @@ class RetrievalResult:
     facts: list[RetrievedFact]
     reason: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    entity_names: list[str] = field(default_factory=list)
+    """The KG names of ``entities``, in their order."""
+
+    def to_dict(self) -> dict[str, object]:
+        """The result as JSON (the ``/search`` body, ``kgrag search --json``)."""
+        return {
+            "question": self.question,
+            "lang": self.lang,
+            "entities": self.entity_dicts(),
+            "intents": self.intents,
+            "facts": [f.as_dict() for f in self.facts],
+            "reason": self.reason,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+    def entity_dicts(self) -> list[dict[str, object]]:
+        """The linked entities as JSON, each with its KG name (see :func:`entity_dict`)."""
+        return [entity_dict(e, name) for e, name in zip(self.entities, self.entity_names, strict=True)]
+
+
+def entity_dict(link: EntityLink, name: str) -> dict[str, object]:
+    """A linked entity as JSON: its id, KG ``name``, the question's ``mention`` of it, how it was
+    linked and the confidence (3 decimals)."""
+    return {"id": link.entity_id, "name": name, "mention": link.surface, "method": link.method,
+            "confidence": round(link.confidence, 3)}
 
 
 class KGRetriever:
@@ -207,6 +232,7 @@ class KGRetriever:
                 "rank": 1000 * (t_rank - t_expand),
                 "total": 1000 * (t_rank - t0),
             },
+            entity_names=[self.kg.entity_name(e.row) for e in links],
         )
 
     def _dense_scores(self, question: str, fact_rows: list[int]) -> np.ndarray | None:
