@@ -129,6 +129,8 @@ def validate_history(history: Sequence[Message | dict[str, Any]]) -> tuple[Messa
         raise ConfigError(f"history has {len(history)} turns; at most {MAX_HISTORY_TURNS} are accepted")
     out: list[Message] = []
     for i, turn in enumerate(history):
+        role: object
+        content: object
         if isinstance(turn, Message):
             role, content = turn.role, turn.content
         else:
