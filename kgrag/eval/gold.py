@@ -5,7 +5,7 @@ in the record's language as the dataset names them (:class:`~kgrag.kgqa.entities
 labels; literal values cleaned as the generator cleans them); the gold is the items the reference
 answer actually names (at most 8). A ``pair`` record (X和Y是什么关系？) is answered by the
 relation(s) between the two, one gold item per relation, named by its noun in the record's
-language (relations.tsv: "常见症状" / "common symptom"), the KG vocabulary's label ("has symptom" →
+language (kgqa/data/asked_relations.tsv: "常见症状" / "common symptom"), the KG vocabulary's label ("has symptom" →
 "symptom") or the words of the relation's own pair answers ("属于", "falls under"; without them an
 is_a reference answer, "X falls under Y.", would name no gold): see :func:`relation_terms`.
 Every reference answer names all its gold items.

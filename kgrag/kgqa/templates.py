@@ -2,7 +2,7 @@
 
 The phrasings are data (``kgrag/kgqa/data/*.tsv``) so they can be reviewed and extended without
 touching code: ``questions.tsv`` (several per relation and language), ``answers.tsv`` (answer
-sentences), ``relations.tsv`` (which relations are asked about, their nouns, their rank in a
+sentences), ``asked_relations.tsv`` (which relations are asked about, their nouns, their rank in a
 composed description) and ``types.tsv`` (what a description calls an entity of each KG type).
 
 Example:
@@ -135,7 +135,9 @@ def parse_templates(text: str, kind: str, relations: set[str], source: str = "<t
         if t.type not in TYPES or t.lang not in LANGS:
             raise ConfigError(f"{source}:{n}: type must be one of {TYPES} and lang one of {LANGS}; got {parts}")
         if t.relation not in relations and t.relation not in _SPECIAL:
-            raise ConfigError(f"{source}:{n}: unknown relation {t.relation!r} (see kgrag/kgqa/data/relations.tsv)")
+            raise ConfigError(
+                f"{source}:{n}: unknown relation {t.relation!r} (see kgrag/kgqa/data/asked_relations.tsv)"
+            )
         missing = [p for p in _REQUIRED.get((kind, t.type), ()) if p not in t.text]
         if missing or t.id in seen:
             raise ConfigError(f"{source}:{n}: {t.id} lacks {missing} or repeats an id")
@@ -159,9 +161,11 @@ def load_bank() -> TemplateBank:
 
     vocab = vocabulary()
     relations = {}
-    for n, (rel, describe, zh, en) in _rows(_read("relations.tsv"), "relations.tsv", 4):
+    for n, (rel, describe, zh, en) in _rows(_read("asked_relations.tsv"), "kgrag/kgqa/data/asked_relations.tsv", 4):
         if rel not in vocab or not describe.isdigit():
-            raise ConfigError(f"kgrag/kgqa/data/relations.tsv:{n}: unknown relation {rel!r} or bad rank {describe!r}")
+            raise ConfigError(
+                f"kgrag/kgqa/data/asked_relations.tsv:{n}: unknown relation {rel!r} or bad rank {describe!r}"
+            )
         relations[rel] = RelationSpec(rel, int(describe), zh, en)
     types = {t: (zh, en) for _, (t, zh, en) in _rows(_read("types.tsv"), "types.tsv", 3)}
     known = set(relations)
