@@ -37,6 +37,7 @@ from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.entities import EntityNames
 from kgrag.kgqa.records import Example
 from kgrag.kgqa.templates import TemplateBank, literal_item, load_bank
+from kgrag.text import nfkc_casefold
 
 SKIP_DESCRIPTION = "description (free text: no items to match)"
 SKIP_YES_NO = "contagious (a yes/no answer: no items to match)"
@@ -59,7 +60,7 @@ def match_key(text: str) -> str:
         >>> match_key("Type 2  Diabetes-Mellitus。")
         'type2diabetesmellitus'
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = nfkc_casefold(text)
     return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in _DROP)
 
 

@@ -9,7 +9,6 @@ real ``MultiDiGraph`` — whole or around chosen entities — for algorithms tha
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from kgrag.kg.columns import StringColumn
 from kgrag.kg.model import Entity, Fact, Provenance, SourceInfo
 from kgrag.kg.relations import Relation, RelationVocabulary
 from kgrag.lang import LANGS
+from kgrag.text import collapse_whitespace, nfkc_casefold
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -39,7 +39,7 @@ class Tables:
 
 def normalize_name(text: str) -> str:
     """Name key for exact matching: NFKC, case-folded, inner whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return collapse_whitespace(nfkc_casefold(text))
 
 
 @dataclass

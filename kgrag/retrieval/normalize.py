@@ -23,6 +23,7 @@ from typing import Any
 
 from kgrag.errors import ConfigError, QuestionError
 from kgrag.limits import MAX_QUESTION_CHARS
+from kgrag.text import collapse_whitespace
 
 # Removed outright: zero-width and format characters (ZWJ, ZWSP, BOM, bidi marks), combining
 # marks (accents after NFKD, emoji variation selectors, keycap enclosures).
@@ -162,7 +163,7 @@ def normalize_with_offsets(text: str) -> NormalizedText:
 
 def normalize_question(text: str) -> str:
     """The matching form of a question or a name (see the module docstring)."""
-    return to_simplified(" ".join(text.translate(_FOLD).split()))
+    return to_simplified(collapse_whitespace(text.translate(_FOLD)))
 
 
 #: The longest question accepted, in characters (the API's limit too).
