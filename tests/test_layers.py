@@ -32,19 +32,21 @@ def test_the_tree_keeps_its_layers_and_has_no_cycles() -> None:
     assert "2 kept, 0 broken" in result.stdout
 
 
-def test_an_import_of_the_service_from_the_kg_layer_breaks_the_contract(tmp_path: Path) -> None:
+def _lint_with_import(tmp_path: Path, module: str, statement: str) -> subprocess.CompletedProcess[str]:
+    """Lint a copy of the tree in which ``module`` (a path under kgrag/) ends with ``statement``."""
     tree = _copy(tmp_path)
-    model = tree / "kgrag" / "kg" / "model.py"
-    model.write_text(model.read_text(encoding="utf-8") + "\nimport api.schemas\n", encoding="utf-8")
-    result = _lint(tree)
+    path = tree / "kgrag" / module
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{statement}\n", encoding="utf-8")
+    return _lint(tree)
+
+
+def test_an_import_of_the_service_from_the_kg_layer_breaks_the_contract(tmp_path: Path) -> None:
+    result = _lint_with_import(tmp_path, "kg/model.py", "import api.schemas")
     assert result.returncode != 0
     assert "kgrag.kg is not allowed to import api" in result.stdout
 
 
 def test_a_cycle_between_sibling_modules_breaks_the_contract(tmp_path: Path) -> None:
-    tree = _copy(tmp_path)
-    relations = tree / "kgrag" / "kg" / "relations.py"
-    relations.write_text(relations.read_text(encoding="utf-8") + "\nimport kgrag.kg.store\n", encoding="utf-8")
-    result = _lint(tree)
+    result = _lint_with_import(tmp_path, "kg/relations.py", "import kgrag.kg.store")
     assert result.returncode != 0
     assert "No cycles are allowed in kgrag.kg" in result.stdout
