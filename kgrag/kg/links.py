@@ -137,7 +137,7 @@ def add_links(
     for i, e in enumerate(builder.entities):
         if e.stub and srcs[e.source] != "cmekg":
             continue
-        for key in set(english_names(e.name, langs[e.lang], e.aliases)):
+        for key in dict.fromkeys(english_names(e.name, langs[e.lang], e.aliases)):  # not a set: hash-seed order
             by_name[key][e.source].append(i)
     for key, per_source in by_name.items():
         if len(per_source) < 2:

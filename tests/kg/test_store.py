@@ -81,3 +81,42 @@ def test_incomplete_store_names_the_missing_file(tiny_kg: KnowledgeGraph, tmp_pa
     (tmp_path / "s" / "f_head.npy").unlink()
     with pytest.raises(StoreError, match="f_head.npy is missing"):
         load_store(tmp_path / "s")
+
+
+_BUILD_TINY = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from conftest import DATA, tiny_english_source
+from kgrag.kg.builder import KGBuilder
+from kgrag.kg.links import add_links
+from kgrag.kg.loaders.cmekg import CMeKGLoader
+from kgrag.kg.store import write_store
+from kgrag.kg.model import SourceInfo
+b = KGBuilder()
+b.add_source(SourceInfo("hpo", "test", "1", "HPO terms", ("hp.obo",)))
+# first to name these: the order of its English names decides the order of its links
+b.add_entity("hpo:HP:0000001", "Hypertensive disorder", "en", "hpo",
+             aliases=["Diabetes mellitus", "Type 2 diabetes mellitus", "Hypertension", "Diabetes"])
+CMeKGLoader(DATA / "cmekg" / "mini.jsonl").load(b)
+tiny_english_source(b)
+add_links(b)
+print(write_store(b.build(), Path(sys.argv[1]))["checksum"])
+"""
+
+
+def test_the_same_sources_give_the_same_store_whatever_the_hash_seed(tmp_path: Path) -> None:
+    """The store checksum is what an adapter's or an index's manifest is bound to, so it may not
+    depend on Python's per-process string hashing (set iteration order)."""
+    import os
+    import subprocess
+    import sys
+
+    tests = str(Path(__file__).resolve().parents[1])
+    sums = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", _BUILD_TINY, str(tmp_path / seed), tests], env=env,
+                              capture_output=True, text=True, check=True)
+        sums.add(done.stdout.strip().splitlines()[-1])
+    assert len(sums) == 1
