@@ -10,14 +10,16 @@ smaller of the two (so every prompt and answer stays what it was): a longer turn
 
 from __future__ import annotations
 
-MAX_QUESTION_CHARS = 1000
-"""Characters of one question (after trimming)."""
+MAX_QUESTION_CHARS = 6000
+"""Characters of one question (after trimming): room for a clinical case vignette with its options
+(exam vignettes run to ~1,500–2,500 characters; a Chinese case is shorter), which the prompt keeps
+whole."""
 
 MAX_HISTORY_TURNS = 32
 """Earlier turns sent with a question."""
 
-MAX_TURN_CHARS = 4000
-"""Characters of one earlier turn."""
+MAX_TURN_CHARS = MAX_QUESTION_CHARS
+"""Characters of one earlier turn: an earlier question may be as long as a question."""
 
 MAX_NEW_TOKENS = 2048
 """Tokens of one answer (per request and as the settings' default cap)."""

@@ -50,3 +50,16 @@ def test_the_chat_page_keeps_its_history_within_the_same_limits() -> None:
     page = (Path(__file__).resolve().parents[1] / "api" / "static" / "index.html").read_text(encoding="utf-8")
     found = dict(re.findall(r"const (MAX_HISTORY_TURNS|MAX_TURN_CHARS) = (\d+);", page))
     assert found == {"MAX_HISTORY_TURNS": str(MAX_HISTORY_TURNS), "MAX_TURN_CHARS": str(MAX_TURN_CHARS)}
+    (box,) = re.findall(r'<textarea id="question"[^>]*maxlength="(\d+)"', page)
+    assert int(box) == MAX_QUESTION_CHARS
+
+
+def test_a_clinical_case_vignette_fits_one_question() -> None:
+    vignette = (
+        "A 58-year-old man presents to the emergency department with crushing substernal chest pain radiating to "
+        "his left arm for the past 40 minutes, accompanied by diaphoresis and nausea. " * 12
+        + "Which of the following is the most appropriate next step?\nA. Aspirin\nB. Warfarin\nC. Insulin\nD. Rest"
+    )
+    assert 1500 < len(vignette) <= MAX_QUESTION_CHARS
+    AskRequest(question=vignette)
+    assert vignette in _prompt_text(vignette, [])

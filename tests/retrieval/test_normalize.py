@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kgrag.errors import ConfigError, KGRAGError, QuestionError
+from kgrag.limits import MAX_QUESTION_CHARS
 from kgrag.retrieval.normalize import normalize_question, normalize_with_offsets, validate_question
 
 AWKWARD = [
@@ -95,11 +96,11 @@ def test_validate_refuses_empty_questions(bad: str) -> None:
 
 
 def test_validate_refuses_over_long_questions_and_names_the_limit() -> None:
-    with pytest.raises(QuestionError, match="limit is 1,000"):
-        validate_question("糖" * 1001)
+    with pytest.raises(QuestionError, match=f"limit is {MAX_QUESTION_CHARS:,}"):
+        validate_question("糖" * (MAX_QUESTION_CHARS + 1))
     with pytest.raises(QuestionError, match="limit is 20"):
         validate_question("what is diabetes mellitus", max_chars=20)
-    assert validate_question("糖" * 1000) == "糖" * 1000
+    assert validate_question("糖" * MAX_QUESTION_CHARS) == "糖" * MAX_QUESTION_CHARS
 
 
 def test_validate_refuses_non_text_and_a_useless_limit() -> None:
