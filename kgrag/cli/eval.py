@@ -134,14 +134,16 @@ def _split(value: str) -> list[str]:
 
 def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "group", rag: bool = False) -> Table:
     table = Table(title=title)
-    for col in (first, "n", "accuracy", "open n", "recall", *(["echoed ✓", "fact in prompt"] if rag else [])):
+    rag_cols = ["echoed ✓", "fact in prompt"] if rag else []
+    for col in (first, "n", "accuracy", "no echo", "open n", "recall", *rag_cols):
         table.add_column(col, justify="left" if col == first else "right", no_wrap=True)
     for name, fig in figures.items():
         recall = "" if fig["recall"] is None else f"{fig['recall']:.3f}"
         open_n = str(fig["n_open"]) if fig["n_open"] else ""
         shown = "" if fig["in_prompt"] is None else f"{fig['in_prompt']:.3f}"
         extra = [str(fig["echoed_correct"]), shown] if rag else []
-        table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", open_n, recall, *extra)
+        table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", f"{fig['accuracy_no_echo']:.3f}", open_n, recall,
+                      *extra)
     return table
 
 
@@ -246,12 +248,14 @@ def qa_cmd(
     figures = report.figures()
     n = len(report.outcomes)
     mode = "with retrieval" if rag else "closed-book"
-    cells = {"all": figures["overall"], **figures["by_lang"], **figures["by_type"], **figures["by_lang_type"]}
+    cells = {"all": figures["overall"], **figures["by_lang"], **figures["by_type"], **figures["by_lang_type"],
+             **{f"family {k}": v for k, v in figures["by_family"].items()}}
     name = f"{chat.name} + {adapter}" if adapter else chat.name
     console.print(_qa_table(f"{name}, {mode}: {n} questions ({data})", cells, rag=rag))
     console.print(_qa_table("by relation", figures["by_relation"], first="relation", rag=rag))
     if rag:
         console.print(
+            "no echo: accuracy counting answers that repeat lines of the prompt's facts block as wrong; "
             "echoed ✓: correct open answers that repeat lines of the prompt's facts block; fact in prompt: share "
             "of questions whose answer's KG fact was among the retrieved facts (retrieval's ceiling)"
         )

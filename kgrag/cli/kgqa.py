@@ -31,6 +31,8 @@ def make_kgqa_cmd(
     limit: int = typer.Option(None, "--limit", "-n", help="at most this many records"),
     seed: int = typer.Option(0, "--seed", help="sampling and shuffling seed (the split by entity does not move)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset folder"),
+    rephrase: bool = typer.Option(True, "--rephrase/--no-rephrase",
+                                  help="also ask in the phrasing families (patient, carer, search box, follow-ups…)"),
 ) -> None:
     """Generate KG-QA pairs (descriptions, relations, pairs, multiple choice) split by entity."""
     from kgrag.kgqa.make import make_kgqa
@@ -50,6 +52,7 @@ def make_kgqa_cmd(
         card = make_kgqa(
             store, out, relations=_split(relations), langs=langs.split(","), sources=_split(sources),
             types=types.split(","), formats=formats.split(","), limit=limit, seed=seed, overwrite=overwrite,
+            rephrase=rephrase,
             progress=progress,
         )
     total = time.perf_counter() - t0

@@ -78,15 +78,17 @@ class QAOutcome:
     recall: float | None = None
     echoed: bool = False
     in_prompt: bool | None = None
+    family: str = "template"
 
     @classmethod
     def of(cls, ex: Example, prompt_tokens: int, correct: bool, **fields: Any) -> QAOutcome:
         """The outcome of record ``ex``."""
-        return cls(ex.id, ex.lang, ex.type, ex.relation, ex.question, prompt_tokens, correct, **fields)
+        return cls(ex.id, ex.lang, ex.type, ex.relation, ex.question, prompt_tokens, correct,
+                   family=ex.family or "template", **fields)
 
     def as_dict(self) -> dict[str, Any]:
         """The outcome as one JSON object (a line of ``--predictions``)."""
-        out = {k: getattr(self, k) for k in ("id", "lang", "type", "relation", "question", "prompt_tokens")}
+        out = {k: getattr(self, k) for k in ("id", "lang", "type", "relation", "family", "question", "prompt_tokens")}
         if self.type == "choice":
             out |= {
                 "option_scores": self.option_scores,
@@ -126,6 +128,7 @@ class QAReport:
             "by_lang_type": group(lambda o: f"{o.lang}/{o.type}"),
             "by_relation": group(lambda o: o.relation),
             "by_type_relation": group(lambda o: f"{o.type}/{o.relation}"),
+            "by_family": group(lambda o: o.family),
         }
 
 
@@ -140,6 +143,9 @@ def _cell(outs: Sequence[QAOutcome]) -> dict[str, Any]:
         "n_open": len(recalls),
         "recall": round(sum(recalls) / len(recalls), 4) if recalls else None,
         "echoed_correct": sum(o.correct and o.echoed for o in outs),
+        # the honest figure: an answer that only repeats the facts block is not counted correct
+        "accuracy_no_echo": round(sum(o.correct and not o.echoed for o in outs) / len(outs), 4) if outs else 0.0,
+        "echoed": sum(o.echoed for o in outs),
         # with retrieval: the share of questions (that name fact rows) whose gold fact was in the prompt
         "n_in_prompt_known": len(known),
         "in_prompt": round(sum(known) / len(known), 4) if known else None,
@@ -239,10 +245,11 @@ def _prompts(
     answer repeating the block verbatim contains; whether a gold fact row is among the prompt's
     facts (None closed-book, or for a record without fact rows)."""
     if answerer is None:
-        return [(Message("user", e.question),) for e in examples], [() for _ in examples], [None for _ in examples]
+        # every turn before the reference answer: a follow-up keeps the turn it refers back to
+        return [tuple(e.messages[:-1]) for e in examples], [() for _ in examples], [None for _ in examples]
     messages, marks, in_prompt = [], [], []
     for n, e in enumerate(examples, 1):
-        prepared = answerer.prepare(e.question, config=config)
+        prepared = answerer.prepare(e.question, [m for m in e.messages[:-2] if m.role != "system"], config=config)
         messages.append(prepared.messages)
         cited = prepared.prompt.citations
         marks.append(("<facts>", *{f"— {c.relation} —" for c in cited}))

@@ -21,11 +21,12 @@ import orjson
 
 from kgrag.errors import KGRAGError
 from kgrag.kgqa.entities import SPLITS, TEST_FRACTION, VALIDATION_FRACTION
+from kgrag.kgqa.paraphrase import load_phrasings
 from kgrag.kgqa.templates import TemplateBank
 
 CARD_FORMAT = "kgrag-kgqa"
 CARD_VERSION = 1
-DIMENSIONS = ("split", "type", "lang", "source", "relation", "template")
+DIMENSIONS = ("split", "type", "lang", "source", "relation", "template", "family")
 
 
 def count_files(folder: Path, files: Sequence[str]) -> dict[str, Any]:
@@ -65,13 +66,13 @@ def count_files(folder: Path, files: Sequence[str]) -> dict[str, Any]:
         if fmt != reference and n != expected:
             raise KGRAGError(f"{rel} has {n} records but {reference}/{split}.jsonl has {expected}")
     counts: dict[str, Counter[str]] = {d: Counter() for d in DIMENSIONS}
-    by_split: dict[str, dict[str, Counter[str]]] = {s: {d: Counter() for d in ("type", "lang", "source")}
-                                                    for s in SPLITS}
+    per_split = ("type", "lang", "source", "family")
+    by_split: dict[str, dict[str, Counter[str]]] = {s: {d: Counter() for d in per_split} for s in SPLITS}
     for key, n in seen.items():
         values = dict(zip(DIMENSIONS, key, strict=True))
         for d, v in values.items():
             counts[d][v] += n
-        for d in ("type", "lang", "source"):
+        for d in per_split:
             by_split[values["split"]][d][values[d]] += n
     return {
         "total": sum(seen.values()),
@@ -92,7 +93,9 @@ def build_card(stats: dict[str, Any], *, store: Path, manifest: dict[str, Any], 
         "created": created,
         "kg": {"path": str(store), "checksum": manifest.get("checksum"), "sources": sources},
         "options": options,
-        "splits": {"by": "entity (link component)", "test": TEST_FRACTION, "validation": VALIDATION_FRACTION},
+        "splits": {"by": "entity (link component)", "test": TEST_FRACTION, "validation": VALIDATION_FRACTION,
+                   "test_phrasing": "test entities asked in phrasing families held out of training",
+                   "held_out_families": load_phrasings().held_out()},
         **stats,
     }
 
@@ -124,11 +127,18 @@ def render_readme(card: dict[str, Any], bank: TemplateBank) -> str:
         f"{card['created']} from the KG store `{card['kg']['path']}` (checksum `{str(card['kg']['checksum'])[:16]}…`) "
         f"with seed {opts.get('seed')}.", "",
         "Record types: `description` (什么是X？ / What is X?), `relation` (one relation of one entity), `pair` "
-        "(the relation between two entities), `choice` (four options, one true; the distractors are entities of the "
-        "same relation and type that the KG does not give for the head or its cross-source twins).", "",
+        "(the relation between two entities), `choice` (four or five options, one true, its letter uniform; the "
+        "distractors are entities of the same relation and type that the KG does not give for the head or its "
+        "cross-source twins).", "",
         "Splits are by entity: a record's split is a seeded hash of the smallest id of its head's link component "
         f"(test {TEST_FRACTION:.0%}, validation {VALIDATION_FRACTION:.0%}, train the rest), so no head entity, and no "
         "entity linked to it across sources, is in two splits. Identical (question, answer) pairs appear once.", "",
+        "Phrasing families (`kgrag/kgqa/data/families.tsv`): besides the template bank, questions are asked as "
+        "patients, carers and search boxes ask them (`colloquial.tsv`), in traditional characters, with a typo, "
+        "naming the entity in the other language, and as follow-up turns. The families "
+        f"{', '.join(card['splits'].get('held_out_families', []))} are held out: no train or validation record uses "
+        "them, and their questions about test entities form `test_phrasing` — new entities asked in ways training "
+        "never saw, beside `test` (new entities, seen phrasings).", "",
         "Answers restate KG facts; they are not medical advice, and they carry the sources' errors and gaps.", "",
         "## Files", "",
         *_table(["file", "records"], [[f, n] for f, n in card["files"].items()]),
@@ -136,7 +146,7 @@ def render_readme(card: dict[str, Any], bank: TemplateBank) -> str:
         "`instruction`/`input`/`output` in `alpaca`, `conversations` with `from`/`value` in `sharegpt`) and the "
         "metadata `type`, `relation`, `lang`, `source` (of the facts stated), `head` (entity id), `head_name`, "
         "`split`, `template` (question template id), `options` and `answer_index` (choice questions; else `[]` and "
-        "-1) and `facts` (KG fact rows the answer states).", "",
+        "-1), `facts` (KG fact rows the answer states) and `family` (the phrasing family).", "",
         "## Counts", "",
         *_table(["split", "records", *[f"{t}" for t in ("description", "relation", "pair", "choice")], "zh", "en"],
                 [[s, sum(card["by_split"][s]["type"].values()),
@@ -144,6 +154,7 @@ def render_readme(card: dict[str, Any], bank: TemplateBank) -> str:
                   card["by_split"][s]["lang"].get("zh", 0), card["by_split"][s]["lang"].get("en", 0)]
                  for s in SPLITS]),
         *_table(["type", "records"], list(c["type"].items())),
+        *_table(["family", "records"], list(c.get("family", {}).items())),
         *_table(["language", "records"], list(c["lang"].items())),
         *_table(["source", "records"], list(c["source"].items())),
         *_table(["relation", "records"], list(c["relation"].items())),
@@ -160,7 +171,8 @@ def render_readme(card: dict[str, Any], bank: TemplateBank) -> str:
     rows = [[tid, texts[tid].type, texts[tid].relation, texts[tid].lang, texts[tid].text, n]
             for tid, n in sorted(used.items()) if tid in texts]
     lines += _table(["template", "type", "relation", "lang", "question", "records"], rows)
-    lines += ["Answer phrasings: `kgrag/kgqa/data/answers.tsv`; question phrasings: `kgrag/kgqa/data/questions.tsv`.",
+    lines += ["Answer phrasings: `kgrag/kgqa/data/answers.tsv`; question phrasings: `kgrag/kgqa/data/questions.tsv` "
+              "and `kgrag/kgqa/data/colloquial.tsv`.",
               "", "## Options", "", "```json", json.dumps(opts, ensure_ascii=False, indent=1), "```", ""]
     return "\n".join(lines)
 

@@ -39,6 +39,9 @@ class QARecord:
         question, answer: the texts (a choice question lists its options, "A. …" one a line).
         options, answer_index: a choice question's options and the right one (else ``()``, -1).
         facts: the KG fact rows the answer states.
+        family: the phrasing family of the question (``template``: the template bank's;
+            :mod:`kgrag.kgqa.paraphrase`).
+        history: earlier (question, answer) turns of a follow-up record, oldest first.
     """
 
     id: str
@@ -55,10 +58,12 @@ class QARecord:
     options: tuple[str, ...] = ()
     answer_index: int = -1
     facts: tuple[int, ...] = ()
+    family: str = "template"
+    history: tuple[tuple[str, str], ...] = ()
 
 
 METADATA = ("type", "relation", "lang", "source", "head", "head_name", "split", "template", "options",
-            "answer_index", "facts")
+            "answer_index", "facts", "family")
 _CHUNK = 20_000
 
 
@@ -67,21 +72,25 @@ def metadata(r: QARecord) -> dict[str, Any]:
     return {
         "type": r.type, "relation": r.relation, "lang": r.lang, "source": r.source, "head": r.head,
         "head_name": r.head_name, "split": r.split, "template": r.template, "options": list(r.options),
-        "answer_index": r.answer_index, "facts": list(r.facts),
+        "answer_index": r.answer_index, "facts": list(r.facts), "family": r.family,
     }
 
 
 def _chat(r: QARecord) -> dict[str, Any]:
-    turns = [{"role": "user", "content": r.question}, {"role": "assistant", "content": r.answer}]
+    turns = [{"role": role, "content": text} for q, a in (*r.history, (r.question, r.answer))
+             for role, text in (("user", q), ("assistant", a))]
     return {"id": r.id, "conversation": turns}
 
 
 def _alpaca(r: QARecord) -> dict[str, Any]:
-    return {"instruction": r.question, "input": "", "output": r.answer, "id": r.id}
+    """Alpaca, with earlier turns as ``history`` ([[question, answer], …]: LLaMA-Factory's convention)."""
+    out: dict[str, Any] = {"instruction": r.question, "input": "", "output": r.answer, "id": r.id}
+    return {**out, "history": [list(t) for t in r.history]} if r.history else out
 
 
 def _sharegpt(r: QARecord) -> dict[str, Any]:
-    turns = [{"from": "human", "value": r.question}, {"from": "gpt", "value": r.answer}]
+    turns = [{"from": who, "value": text} for q, a in (*r.history, (r.question, r.answer))
+             for who, text in (("human", q), ("gpt", a))]
     return {"id": r.id, "conversations": turns}
 
 

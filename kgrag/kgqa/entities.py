@@ -21,7 +21,8 @@ from kgrag.kgqa.questions import QuestionGenerator, hash_split, is_pinyin
 from kgrag.kgqa.templates import clean_item
 from kgrag.lang import LANGS, has_cjk
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "test_phrasing")
+"""Dataset splits: by entity, and ``test_phrasing`` (test entities asked in held-out phrasing families)."""
 TEST_FRACTION = VALIDATION_FRACTION = 0.05
 _EN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 ,'()\-/]{2,79}")
 _LOWER_TYPES = ("症状", "疾病", "部位", "病因")

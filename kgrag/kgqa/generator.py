@@ -7,7 +7,7 @@ Four kinds of record, in Chinese and English (:data:`~kgrag.kgqa.templates.TYPES
 * ``relation``: one relation of one entity (X的常见症状有哪些？) → a sentence naming its tails,
   at most 8, "包括…等" / "include …, among others" when there are more;
 * ``pair``: X和Y是什么关系？ → "Y是X的常见症状。" (every relation between the two);
-* ``choice``: four options, one true; the three distractors are tails of the same relation and
+* ``choice``: four or five options, one true (its letter uniform); the distractors are tails of the same relation and
   type elsewhere in the KG that are not tails of the head or of its twins, by row or by name.
 
 Entities are named as the retrieval eval names them (:meth:`QuestionGenerator.surface`): CMeKG
@@ -59,7 +59,7 @@ from kgrag.kgqa.templates import (
 
 log = logging.getLogger(__name__)
 
-LETTERS = "ABCD"
+LETTERS = "ABCDE"
 DESCRIBE_ITEMS = 5
 _LITERAL_LISTS = frozenset({"contraindication", "dosage", "precaution", "cmekg_functions_indications"})
 _SOURCE_LABEL = {"hpo": "The Human Phenotype Ontology", "mondo": "The Mondo Disease Ontology"}
@@ -329,19 +329,19 @@ class KGQAGenerator:
         truth, known = self._truth(row, g.code)
         banned = {name.casefold(), right.casefold(), *known}
         pool, chosen = self._pool(g.code, int(self._type[self._tail[pos]])), []
-        for _ in range(40):
+        want = rng.choice((3, 4))  # four or five options, as exams have them
+        for _ in range(50):
             c = int(pool[rng.randrange(len(pool))])
             lab = self._labels[lang][c] if c not in truth and c != row else None
             if lab and lab.casefold() not in banned and not any(t in truth for t in self.names.twins(c)):
                 banned.add(lab.casefold())
                 chosen.append(lab)
-                if len(chosen) == 3:
+                if len(chosen) == want:
                     break
         if len(chosen) < 3:
             return
-        options = [right, *chosen]
-        rng.shuffle(options)
-        k = options.index(right)
+        k = rng.randrange(len(chosen) + 1)  # the right letter uniform over the options: no letter favoured
+        options = [*chosen[:k], right, *chosen[k:]]
         q = rng.choice(self.bank.questions_for("choice", g.rel, lang))
         spec = self.bank.relations[g.rel]
         lines = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import Any
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.generator import KGQAGenerator, check_request
+from kgrag.kgqa.paraphrase import Rephraser
 from kgrag.kgqa.templates import TYPES, TemplateBank, load_bank
 from kgrag.lang import LANGS
 
@@ -40,6 +42,7 @@ def make_kgqa(
     limit: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    rephrase: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Generate the KG-QA dataset of a KG store and write it, with its card, to folder ``out``.
@@ -55,6 +58,8 @@ def make_kgqa(
         formats: of :data:`kgrag.kgqa.dataset_formats.FORMATS`; all by default.
         seed: sampling and shuffling seed.
         overwrite: replace an existing dataset at ``out``.
+        rephrase: also ask the questions in the phrasing families (:mod:`kgrag.kgqa.paraphrase`),
+            some held out of training (split ``test_phrasing``).
         progress: called with (stage, done, total); stages ``generate`` then ``write``.
 
     Returns:
@@ -80,7 +85,7 @@ def make_kgqa(
     rels, langs, srcs, types = check_request(kg, bank, relations=relations, langs=langs, sources=sources,
                                              types=types, limit=limit)
     with _no_gc():
-        return _make(kg, bank, store, out, rels, langs, srcs, types, fmts, limit, seed, progress)
+        return _make(kg, bank, store, out, rels, langs, srcs, types, fmts, limit, seed, rephrase, progress)
 
 
 @contextmanager
@@ -97,7 +102,7 @@ def _no_gc() -> Iterator[None]:
 
 
 def _make(kg: KnowledgeGraph, bank: TemplateBank, store: Path, out: Path, rels: list[str], langs: list[str],
-          srcs: list[str], types: list[str], fmts: list[str], limit: int | None, seed: int,
+          srcs: list[str], types: list[str], fmts: list[str], limit: int | None, seed: int, rephrase: bool,
           progress: Callable[[str, int, int], None] | None) -> dict[str, Any]:
     from kgrag.atomic import atomic_folder
     from kgrag.kgqa.card import build_card, count_files, write_card
@@ -109,9 +114,14 @@ def _make(kg: KnowledgeGraph, bank: TemplateBank, store: Path, out: Path, rels: 
     records = gen.generate(relations=rels, langs=langs, sources=srcs, types=types, limit=limit, progress=step)
     if not records:
         raise ConfigError(f"no records for relations {rels}, languages {langs}, sources {srcs}, types {types}")
+    if rephrase:
+        records += Rephraser(gen.names, bank, seed=seed).variants(records)
+        if limit is not None and len(records) > limit:  # the limit is on the whole: a seeded draw keeps the mix
+            keep = sorted(random.Random(f"{seed}\tlimit").sample(range(len(records)), limit))
+            records = [records[i] for i in keep]
     log.info("generated %d records in %.1f s", len(records), time.perf_counter() - t0)
     options = {"relations": rels, "langs": langs, "sources": srcs, "types": types, "formats": fmts, "limit": limit,
-               "seed": seed, "split_seed": gen.names.split_seed}
+               "seed": seed, "split_seed": gen.names.split_seed, "rephrase": rephrase}
     with atomic_folder(out) as tmp:
         step = (lambda d, t: progress("write", d, t)) if progress else None
         t1 = time.perf_counter()

@@ -45,6 +45,7 @@ class Example:
         head, head_name, source, split: where a KG-QA record comes from.
         options, answer_index: a choice question's options and the right one.
         facts: the KG fact rows a KG-QA answer states.
+        family: a KG-QA question's phrasing family (``template`` when the line names none).
         path, line: where it was read.
     """
 
@@ -60,6 +61,7 @@ class Example:
     options: tuple[str, ...] = ()
     answer_index: int = -1
     facts: tuple[int, ...] = ()
+    family: str = ""
     path: str = ""
     line: int = 0
 
@@ -109,7 +111,13 @@ def _turns(obj: dict[str, Any], path: Path, n: int) -> list[Message]:
         if not isinstance(inp, str):
             raise _fail(path, n, "field 'input' must be text")
         question = f"{ins}\n{inp}" if inp.strip() else ins
-        return [Message("user", question), Message("assistant", out)]  # type: ignore[arg-type]
+        history = obj.get("history", [])
+        if not isinstance(history, list) or not all(
+                isinstance(t, list) and len(t) == 2 and all(isinstance(x, str) and x.strip() for x in t)
+                for t in history):
+            raise _fail(path, n, "field 'history' must be a list of [question, answer] pairs of non-empty text")
+        earlier = [m for q, a in history for m in (Message("user", q), Message("assistant", a))]
+        return [*earlier, Message("user", question), Message("assistant", out)]  # type: ignore[arg-type]
     raise _fail(path, n, "no 'conversation', 'conversations' or 'instruction' field: not chat, ShareGPT or Alpaca")
 
 
@@ -131,8 +139,8 @@ def _meta(obj: dict[str, Any], path: Path, n: int) -> dict[str, Any]:
     if "type" not in obj:
         return {}
     out: dict[str, Any] = {}
-    for key in ("type", "relation", "lang", "head", "head_name", "source", "split"):
-        value = obj.get(key, "")
+    for key in ("type", "relation", "lang", "head", "head_name", "source", "split", "family"):
+        value = obj.get(key, "template" if key == "family" else "")
         if not isinstance(value, str):
             raise _fail(path, n, f"field '{key}' must be text; got {type(value).__name__}")
         out[key] = value

@@ -89,8 +89,10 @@ class GroundedBuilder:
             marks = [(numbers[r], clean_item(self.kg.fact_tail_text(r))) for r in gold]
             answer = cite(ex.answer, marks, avoid=(ex.head_name,))
         facts = [RetrievedFact.from_row(self.kg, r, lang) for r in rows]
+        history = [m for m in ex.messages[:-2] if m.role != "system"]  # a follow-up's earlier turns
         prompt = build_grounded_prompt(
-            question, facts, lang=lang, count_tokens=len, max_prompt_tokens=1 << 30, safety=assess(question, lang)
+            question, facts, lang=lang, history=history, count_tokens=len, max_prompt_tokens=1 << 30,
+            safety=assess(question, lang),
         )
         return (*prompt.messages, Message("assistant", answer))
 

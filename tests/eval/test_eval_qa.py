@@ -243,6 +243,8 @@ def test_choice_questions_are_scored_by_the_likeliest_option(small_chat_model: H
         "n_open": 0,
         "recall": None,
         "echoed_correct": 0,
+        "accuracy_no_echo": 1.0,
+        "echoed": 0,
         "n_in_prompt_known": 0,
         "in_prompt": None,
     }

@@ -20,7 +20,7 @@ from kgrag.kgqa.dataset_formats import FORMATS
 from kgrag.kgqa.entities import EntityNames, link_keys
 from kgrag.kgqa.questions import QuestionGenerator, hash_split
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "test_phrasing")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -54,11 +54,11 @@ def test_every_format_loads_with_datasets(dataset: Path) -> None:
     datasets = pytest.importorskip("datasets")
     card = json.loads((dataset / "card.json").read_text())
     for fmt in FORMATS:
-        files = {s: str(dataset / fmt / f"{s}.jsonl") for s in SPLITS}
+        files = {s: str(dataset / fmt / f"{s}.jsonl") for s in SPLITS}  # four splits: datasets names them
         ds = datasets.load_dataset("json", data_files=files, cache_dir=str(dataset.parent / "cache"))
         assert {s: len(ds[s]) for s in SPLITS} == {s: card["files"][f"{fmt}/{s}.jsonl"] for s in SPLITS}
         choice = ds["train"].filter(lambda r: r["type"] == "choice")
-        assert len(choice) and all(len(o) == 4 for o in choice["options"])
+        assert len(choice) and all(len(o) in (4, 5) for o in choice["options"])
 
 
 def test_no_test_head_or_its_link_component_is_in_train(dataset: Path, kg: KnowledgeGraph) -> None:
@@ -67,6 +67,7 @@ def test_no_test_head_or_its_link_component_is_in_train(dataset: Path, kg: Knowl
     assert heads["train"] and heads["test"] and heads["validation"]
     assert not heads["train"] & heads["test"] and not heads["train"] & heads["validation"]
     assert not heads["test"] & heads["validation"]
+    assert heads["test_phrasing"] and heads["test_phrasing"] <= heads["test"]  # test entities, other phrasings
     linked = [h for h in heads["test"] | heads["validation"] if kg.links_of(kg.index_of(h))]
     assert linked, "the sample has linked heads outside train"
     for h in linked:
@@ -103,7 +104,7 @@ def test_distractors_are_never_true_answers(dataset: Path, kg: KnowledgeGraph) -
         for i, option in enumerate(r["options"]):
             if i != r["answer_index"]:
                 assert option.casefold() not in true_names, (r["id"], option)
-        assert f"{'ABCD'[r['answer_index']]}" in r["conversation"][1]["content"]
+        assert f"{'ABCDE'[r['answer_index']]}" in r["conversation"][1]["content"]
         assert right.casefold() in r["conversation"][1]["content"].casefold()
 
 
@@ -112,12 +113,13 @@ def test_both_languages_sentences_and_no_duplicates(dataset: Path) -> None:
     langs = Counter(r["lang"] for r in rows)
     assert langs["zh"] > 5000 and langs["en"] > 5000
     assert Counter(r["type"] for r in rows).keys() == {"description", "relation", "pair", "choice"}
-    pairs = Counter((r["conversation"][0]["content"], r["conversation"][1]["content"]) for r in rows)
-    assert pairs.most_common(1)[0][1] == 1
+    dialogues = Counter(tuple(t["content"] for t in r["conversation"]) for r in rows)
+    assert dialogues.most_common(1)[0][1] == 1
     for r in rows:
-        q, a = r["conversation"][0]["content"], r["conversation"][1]["content"]
+        q, a = r["conversation"][0]["content"], r["conversation"][-1]["content"]
         assert a.endswith("。" if r["lang"] == "zh" else "."), a
-        assert r["head_name"] in q
+        if r["family"] not in ("mixed", "traditional"):  # those name the entity otherwise
+            assert r["head_name"] in q
         if r["lang"] == "zh":
             assert _CJK.search(q)
     en_cmekg = [r for r in rows if r["lang"] == "en" and r["head"].startswith("cmekg:")]
@@ -154,3 +156,19 @@ def test_run_together_english_names_are_not_used(kg: KnowledgeGraph) -> None:
     assert not names.glued("pseudohypoparathyroidism") and not names.glued("Metformin Hydrochloride Tablets")
     assert all(not names.glued(label) for r, label in enumerate(names.labels["en"][:50_000])
                if label and names.sources[r] == "cmekg")
+
+
+def test_held_out_phrasing_families_never_reach_training(dataset: Path) -> None:
+    from kgrag.kgqa.paraphrase import load_phrasings
+
+    rows = {s: [orjson.loads(line) for line in (dataset / "chat" / f"{s}.jsonl").read_bytes().splitlines()]
+            for s in SPLITS}
+    held = set(load_phrasings().held_out())
+    assert held and all(r["family"] not in held for s in ("train", "validation", "test") for r in rows[s])
+    assert rows["test_phrasing"] and {r["family"] for r in rows["test_phrasing"]} <= held
+    trained = {r["head"] for r in rows["train"]}
+    assert not trained & {r["head"] for r in rows["test_phrasing"]}
+    families = {r["family"] for r in rows["train"]}
+    assert {"template", "patient", "followup"} <= families
+    followup = next(r for r in rows["train"] if r["family"] == "followup")
+    assert len(followup["conversation"]) == 4 and followup["head_name"] in followup["conversation"][0]["content"]

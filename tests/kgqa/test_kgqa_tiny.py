@@ -17,7 +17,7 @@ from kgrag.kgqa import make_kgqa
 from kgrag.kgqa.dataset_formats import CONVERTERS, FORMATS, write_dataset
 from kgrag.kgqa.generator import KGQAGenerator
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "test_phrasing")
 
 
 @pytest.fixture()
@@ -77,10 +77,10 @@ def test_card_counts_equal_the_files(store: Path, tmp_path: Path) -> None:
 def test_answers_are_sentences_and_pairs_unique(store: Path, tmp_path: Path) -> None:
     make_kgqa(store, tmp_path / "qa")
     rows = [r for s in SPLITS for r in _rows(tmp_path / "qa" / "chat" / f"{s}.jsonl")]
-    pairs = [(r["conversation"][0]["content"], r["conversation"][1]["content"]) for r in rows]
-    assert len(pairs) == len(set(pairs))
+    dialogues = [tuple(t["content"] for t in r["conversation"]) for r in rows]
+    assert len(dialogues) == len(set(dialogues))
     for r in rows:
-        answer = r["conversation"][1]["content"]
+        answer = r["conversation"][-1]["content"]
         assert answer.endswith("。" if r["lang"] == "zh" else "."), answer
 
 
@@ -174,3 +174,4 @@ def test_files_load_with_datasets(store: Path, tmp_path: Path) -> None:
                  if (tmp_path / "qa" / fmt / f"{s}.jsonl").stat().st_size}
         ds = datasets.load_dataset("json", data_files=files, cache_dir=str(tmp_path / "cache"))
         assert sum(len(d) for d in ds.values()) == sum(len(_rows(Path(f))) for f in files.values())
+
