@@ -202,9 +202,9 @@ class Rephraser:
         seen = {(r.question, r.answer) for r in records}
         unique = []
         for rec in out:  # as the generator: each (question, answer) once, a follow-up by its whole dialogue
-            key = (rec.question if not rec.history else repr((rec.history, rec.question)), rec.answer)
-            if key not in seen:
-                seen.add(key)
+            pair = (rec.question if not rec.history else repr((rec.history, rec.question)), rec.answer)
+            if pair not in seen:
+                seen.add(pair)
                 unique.append(rec)
         return unique
 
