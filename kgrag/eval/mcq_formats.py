@@ -258,7 +258,11 @@ def _question(obj: dict[str, Any], layout: str, base: int, fail: _Fail) -> tuple
         akey = "answer_idx" if "answer_idx" in obj else "answer"
         if akey not in obj:
             raise fail("missing field 'answer_idx' (or 'answer')")
-        return _text(obj, "question", fail), options, _answer(obj[akey], options, akey, fail, int_base=None)
+        answer = _answer(obj[akey], options, akey, fail, int_base=None)
+        if akey == "answer_idx" and isinstance(text := obj.get("answer"), str) and text.strip():
+            if _answer(text, options, "answer", fail, int_base=None) != answer:  # MedQA gives both: they must agree
+                raise fail(f"field 'answer' {text.strip()!r} is not option {LETTERS[answer]}, which 'answer_idx' names")
+        return _text(obj, "question", fail), options, answer
     stem, options = _lettered(obj, fail)
     if "answer" not in obj:
         raise fail("missing field 'answer'")

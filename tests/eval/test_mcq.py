@@ -152,6 +152,7 @@ MEDQA = {"question": "Which drug?", "options": {"A": "x", "B": "y", "C": "z", "D
         (b'{"question": "q?", "options": ', "invalid JSON"),
         (b"[1, 2]", "expected a JSON object; got list"),
         ({**MEDQA, "answer_idx": "E"}, "field 'answer_idx': 'E' is not one of the options A–D"),
+        ({**MEDQA, "answer": "z"}, "field 'answer' 'z' is not option B, which 'answer_idx' names"),
         ({k: v for k, v in MEDQA.items() if k != "question"}, "missing field 'question'"),
         ({"question": "Which one?", "answer": "A"}, "no options"),
         ({**MEDQA, "options": {}}, "no options"),
