@@ -236,7 +236,8 @@ def _question(obj: dict[str, Any], layout: str, base: int, fail: _Fail) -> tuple
         present = [k for k in _MEDMCQA_KEYS if k in obj]
         if present != list(_MEDMCQA_KEYS[: len(present)]):
             raise fail(f"MedMCQA options must be opa, opb, … in order; got {present}")
-        options = _check_options([str(obj[k]).strip() for k in present], "fields 'opa'…", fail)
+        texts = ["" if obj[k] is None else str(obj[k]).strip() for k in present]
+        options = _check_options(texts, "fields 'opa'…", fail)
         if "cop" not in obj:
             raise fail("missing field 'cop'")
         cop = obj["cop"]

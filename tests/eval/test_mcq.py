@@ -165,6 +165,7 @@ MEDQA = {"question": "Which drug?", "options": {"A": "x", "B": "y", "C": "z", "D
         ({"question": "q\nA. x\nB. y", "answer": "maybe"}, "'maybe' is neither an option's letter (A–B)"),
         ({"question": "q", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": -1}, "'cop' -1: the line has no"),
         ({"question": "q", "opa": "a", "opb": "b", "opc": "c", "opd": "d"}, "missing field 'cop'"),
+        ({"question": "q", "opa": "a", "opb": "b", "opc": None, "opd": "d", "cop": 1}, "option C is empty"),
         ({"question": "q", "option": {"A": "a", "B": "b"}}, "missing field 'answer_idx' (or 'answer')"),
         ({**MEDQA, "question": "  "}, "field 'question' must be non-empty text"),
     ],
