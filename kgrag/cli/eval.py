@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from kgrag.cli.console import console
+from kgrag.cli.mcq import mcq_cmd
 from kgrag.config import get_settings
 
 eval_app = typer.Typer(name="eval", no_args_is_help=True)
@@ -280,3 +281,6 @@ def qa_cmd(
     if predictions is not None:
         _write_jsonl_atomic(predictions, [o.as_dict() for o in report.outcomes])
         console.print(f"[green]wrote[/] {predictions}")
+
+
+eval_app.command("mcq")(mcq_cmd)
