@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from kgrag.config import Settings
+from kgrag.generation.adapters import adapter_info
 from kgrag.generation.answer import Answerer, load_model
 from kgrag.generation.batching import GenerationBatcher
 from kgrag.generation.types import ChatModel
@@ -64,7 +65,7 @@ def load_service(settings: Settings, model: ChatModel | None = None) -> Service:
         "model": model.name,
         "device": model.device,
         "prompt_format": model.prompt_format,
-        "adapter": None if settings.adapter is None else str(settings.adapter),
+        "adapter": adapter_info(getattr(model, "adapter", None), retriever.kg.checksum),
         "load_s": {"kg_and_index": round(t_kg - t0, 2), "model": round(t_model - t_kg, 2)},
     }
     log.info("service loaded: %s", info)

@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     model_dir: Path = Field(
         Path.home() / ".cache" / "kgrag" / "models", description="where `kgrag model prepare` writes models"
     )
-    adapter: Path | None = Field(None, description="LoRA adapter folder (peft) to load on top of the model")
+    adapter: str = Field(
+        "default",
+        description="LoRA adapter on top of the model: 'default' (the adapter kgrag ships for the default model, "
+        "adapters/; none for other models), 'none', or a peft adapter folder",
+    )
     device: str = Field("auto", description="auto (cuda when there is a GPU), cpu, cuda or cuda:N")
     allow_remote_code: bool = Field(False, description="allow models whose code lives in their folder")
     prompt_format: str | None = Field(None, description="chatml, llama2, alpaca or baichuan; None: detect")

@@ -41,8 +41,9 @@ def _split(body: ChatCompletionRequest) -> tuple[str, list[dict[str, str]]]:
 @router.get("/models")
 async def models(service: ServiceDep) -> dict[str, object]:
     """The one model this service answers with."""
+    adapter = service.info.get("adapter") or {}
     return {"object": "list", "data": [{"id": service.model.name, "object": "model", "created": 0,
-                                        "owned_by": "kgrag"}]}
+                                        "owned_by": "kgrag", "adapter": adapter.get("name")}]}
 
 
 @router.post("/chat/completions", responses={422: {}, 503: {}})

@@ -65,7 +65,9 @@ def ask_cmd(
     question: str = typer.Argument(..., help="a medical question, Chinese or English"),
     as_json: bool = typer.Option(False, "--json", help="print the whole answer as JSON (the /ask body)"),
     model: str = typer.Option(None, "--model", "-m", help="model name or folder (default: KGRAG_MODEL)"),
-    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter folder"),
+    adapter: str = typer.Option(
+        None, "--adapter", help="LoRA adapter: default (the shipped one; KGRAG_ADAPTER), none, or a folder"
+    ),
     device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
     top_k: int = typer.Option(None, "--top-k", "-k", help="facts given to the model"),
     max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="answer length cap"),
@@ -83,7 +85,9 @@ def ask_cmd(
 
 def chat_cmd(
     model: str = typer.Option(None, "--model", "-m", help="model name or folder (default: KGRAG_MODEL)"),
-    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter folder"),
+    adapter: str = typer.Option(
+        None, "--adapter", help="LoRA adapter: default (the shipped one; KGRAG_ADAPTER), none, or a folder"
+    ),
     device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
     sources: bool = typer.Option(True, "--sources/--no-sources", help="show the facts after each answer"),
 ) -> None:
@@ -120,7 +124,9 @@ def serve_cmd(
     host: str = typer.Option(None, "--host", help="address to listen on (default: KGRAG_HOST, 127.0.0.1)"),
     port: int = typer.Option(None, "--port", "-p", help="port (default: KGRAG_PORT, 8000)"),
     model: str = typer.Option(None, "--model", "-m", help="model name or folder (default: KGRAG_MODEL)"),
-    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter folder"),
+    adapter: str = typer.Option(
+        None, "--adapter", help="LoRA adapter: default (the shipped one; KGRAG_ADAPTER), none, or a folder"
+    ),
     device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
     store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
     index: str = typer.Option(None, "--index", "-i", help="vector index folder, or none"),

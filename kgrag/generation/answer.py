@@ -274,11 +274,13 @@ def load_model(settings: Settings) -> ChatModel:
     Raises:
         ConfigError: an unknown or unprepared model, refused remote code, a bad device or adapter.
     """
+    from kgrag.generation.adapters import resolve_adapter
     from kgrag.generation.models import load_chat_model
     from kgrag.generation.weights import resolve_model
 
     return load_chat_model(
-        resolve_model(settings.model, settings.model_dir), device=settings.device, adapter=settings.adapter,
+        resolve_model(settings.model, settings.model_dir), device=settings.device,
+        adapter=resolve_adapter(settings.adapter, settings.model),
         allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,
     )
 

@@ -91,7 +91,8 @@ def _load_adapter(model: Any, adapter: Path) -> Any:
     except ImportError as err:
         raise ConfigError(f"loading adapter {adapter} needs peft: pip install 'kgrag[serve]' ({err})") from err
     try:
-        return PeftModel.from_pretrained(model, str(adapter))
+        # merged into the weights: generation then runs at the base model's speed (no LoRA matmuls)
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     except (OSError, ValueError, RuntimeError, KeyError) as err:
         raise ConfigError(f"cannot apply adapter {adapter} to this model: {err}") from err
 

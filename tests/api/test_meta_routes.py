@@ -30,3 +30,35 @@ def test_an_entity_shows_its_facts_and_links_and_unknown_ids_are_404(client: Tes
 def test_the_web_page_is_served_at_the_root(client: TestClient) -> None:
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and "<html" in r.text.lower()
+
+
+def test_ready_and_models_name_the_adapter_and_what_it_does_not_match(  # type: ignore[no-untyped-def]
+        api_settings, small_chat_model, tmp_path) -> None:
+    """An adapter in use is named by /ready (with the store it was trained on and every mismatch with
+    the served store and prompt) and by /v1/models."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from api.deps import load_service
+    from api.main import create_app
+    from kgrag.generation.adapters import MANIFEST_FORMAT, WEIGHTS, file_sha256, prompt_fingerprint
+
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    base = AutoModelForCausalLM.from_pretrained(small_chat_model.model.name_or_path)
+    get_peft_model(base, lora).save_pretrained(tmp_path)
+    manifest = {"format": MANIFEST_FORMAT, "name": "kgqa-test",
+                "base": {"name": api_settings.model, "gguf_sha256": "x"},
+                "store": {"checksum": "0" * 64}, "prompt": {"fingerprint": prompt_fingerprint()},
+                "adapter": {"sha256": file_sha256(tmp_path / WEIGHTS)}, "commit": "abc"}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    service = load_service(api_settings.model_copy(update={"adapter": str(tmp_path)}))
+    try:
+        with TestClient(create_app(service.settings, service=service)) as c:
+            adapter = c.get("/ready").json()["adapter"]
+            assert adapter["name"] == "kgqa-test" and adapter["trained_on_store"] == "0" * 64
+            assert len(adapter["mismatches"]) == 1 and "KG store" in adapter["mismatches"][0]
+            assert c.get("/v1/models").json()["data"][0]["adapter"] == "kgqa-test"
+    finally:
+        service.close()

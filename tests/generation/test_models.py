@@ -225,19 +225,22 @@ def test_seeded_sampling_repeats_and_tiny_top_p_is_greedy(llama_chat: HFChatMode
 # adapters
 
 
-def test_lora_adapter_is_applied(tiny_llama_dir: Path, tmp_path: Path) -> None:
+def test_lora_adapter_is_applied_merged_into_the_weights(tiny_llama_dir: Path, tmp_path: Path) -> None:
     from peft import LoraConfig, PeftModel, get_peft_model
 
     torch.manual_seed(1)
     lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "up_proj"], init_lora_weights=False)
-    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), lora).save_pretrained(tmp_path / "adapter")
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), lora).eval()
+    peft_model.save_pretrained(tmp_path / "adapter")
 
     base = load_chat_model(tiny_llama_dir, device="cpu")
     tuned = load_chat_model(tiny_llama_dir, device="cpu", adapter=tmp_path / "adapter")
-    assert isinstance(tuned.model, PeftModel) and tuned.adapter == str(tmp_path / "adapter")
+    # merged: no LoRA layers left to slow generation, the same function as base + adapter
+    assert not isinstance(tuned.model, PeftModel) and tuned.adapter == str(tmp_path / "adapter")
     ids = torch.tensor([base.encode(PROMPTS[1])])
     with torch.no_grad():
         assert not torch.allclose(base.model(ids).logits, tuned.model(ids).logits)
+        assert torch.allclose(peft_model(ids).logits, tuned.model(ids).logits, atol=1e-4)
     config = GenerationConfig(max_new_tokens=12)
     answer = tuned.generate(PROMPTS[1], config)
     assert answer.text != base.generate(PROMPTS[1], config).text
