@@ -15,6 +15,11 @@ collected whatever the fan-out caps drop and marked, so that ranking can put it 
 of one mention (高血压 and HPO's Hypertension, or the several entities "Oxygen" names) belong to
 that mention and do not bridge to each other.
 
+**Relation back-off**: when a seed (with its twins and parents) has no fact of a relation the
+question asks for, the relation is taken from the nearest entity that has it: a variant named with
+a qualifier (胆囊炎 → 急性胆囊炎, 中耳炎 → 慢性中耳炎, 心肌炎 → 小儿心肌炎), then an ``is_a`` child. Such a
+fact keeps its own head, so its citation says which entity it came from.
+
 Fan-out caps keep the work bounded for hubs (糖尿病 has 1,300 in-edges, HP:0000118 tens of
 thousands): at most ``per_relation`` facts of one relation per entity and ``max_facts`` in all,
 preferring relations the question's intent asks for.
@@ -27,12 +32,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from kgrag.kg.graph import KnowledgeGraph
+from kgrag.kg.graph import KnowledgeGraph, normalize_name
 
 LINK_DISCOUNT = 0.9
 PARENT_DISCOUNT = 0.6
 INCOMING_DISCOUNT = 0.8
 PRODUCT_DISCOUNT = 0.7
+BACKOFF_DISCOUNT = 0.5
+#: Qualifiers that name a variant of a disease in CMeKG ("急性" + 胆囊炎), nearest first.
+VARIANT_QUALIFIERS = ("急性", "慢性", "小儿", "儿童", "新生儿", "老年", "原发性", "继发性", "复发性", "成人", "妊娠期",
+                      "婴儿", "重症", "轻度")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,7 @@ class ExpansionConfig:
     max_products: int = 4
     incoming: bool = True
     max_bridges: int = 200
+    max_backoff: int = 3  # variants asked for a missing relation
 
 
 class GraphExpander:
@@ -89,7 +99,7 @@ class GraphExpander:
         #: ingredients per product, and facts per entity: the keys that order an ingredient's products
         self._n_ingredients = None if ingredient is None else kg.entity_tails_per_head(ingredient)
         self._n_facts = kg.out_degrees()
-
+        kg.name_index()  # built now (~0.7 s on the default store), not inside the first back-off
     def equivalents(self, row: int) -> list[int]:
         """Entities joined to ``row`` by cross-source links (both directions)."""
         out = [other for _j, other in self.kg.links_of(row)]
@@ -157,6 +167,8 @@ class GraphExpander:
                     if c is None or c.weight < w_in:
                         best[j] = Candidate(j, anchor, seed, hops, w_in, incoming=True)
 
+        wanted = [c for c, name in enumerate(self.kg.relation_names) if prior(name) > 0.5]
+        f_rel = self.kg.fact_relation_codes()
         for seed, conf in seeds:
             anchors = [(seed, conf)] + [(e, conf * LINK_DISCOUNT) for e in self.equivalents(seed)]
             mention = mention_of.get(seed, -1 - seed)
@@ -173,12 +185,41 @@ class GraphExpander:
                     visit(product, seed, 1, w * PRODUCT_DISCOUNT)
                 if len(best) >= self.config.max_facts:
                     break
+            have = {int(f_rel[c.fact]) for c in best.values() if c.seed == seed and not c.incoming}
+            if missing := [c for c in wanted if c not in have]:
+                self._back_off(seed, conf * BACKOFF_DISCOUNT, missing, best)
         ranked = sorted(best.values(), key=lambda c: -c.weight)[: self.config.max_facts]
         bridges = self.bridges(anchored)
         kept = {c.fact for c in ranked}
         out = [replace(c, bridge=True) if c.fact in bridges else c for c in ranked]
         out += [bridges[j] for j in bridges if j not in kept]
         return out
+
+    def variants(self, row: int) -> list[int]:
+        """Entities that stand nearest for ``row`` when it lacks a relation: the ones named with a
+        qualifier of :data:`VARIANT_QUALIFIERS` + its name, then its ``is_a`` children."""
+        name, names = self.kg.entity_name(row), self.kg.name_index()
+        named = [r for q in VARIANT_QUALIFIERS for r in names.get(normalize_name(q + name), ()) if r != row]
+        f_head, rels = self.kg.fact_heads(), self.kg.fact_relation_codes()
+        children = [int(f_head[j]) for j in self.kg.in_facts(row) if rels[j] == self._is_a]
+        return list(dict.fromkeys(named + children))
+
+    def _back_off(self, seed: int, weight: float, missing: list[int], best: dict[int, Candidate]) -> None:
+        """Facts of the ``missing`` relations from the seed's nearest variants (at most
+        ``max_backoff`` of them), weighted ``weight``, into ``best``."""
+        rels = self.kg.fact_relation_codes()
+        asked = 0
+        for variant in self.variants(seed):
+            facts = self.kg.out_facts(variant)
+            hit = [int(j) for j in facts if int(rels[j]) in missing]
+            if not hit:
+                continue
+            for j in hit[: self.config.per_relation]:
+                if j not in best or best[j].weight < weight:
+                    best[j] = Candidate(j, variant, seed, 1, weight)
+            asked += 1
+            if asked >= self.config.max_backoff:
+                return
 
     def bridges(self, anchored: Mapping[int, tuple[int, float, int]]) -> dict[int, Candidate]:
         """Facts from one anchor to an anchor of another mention (``anchored``: row → (mention,

@@ -40,6 +40,10 @@ ALIAS_CONFIDENCE = 0.95  # an exact match on an alias, vs 1.0 on the preferred n
 FUZZY_CONFIDENCE = 0.9  # times the similarity of the corrected text: always below exact
 DENSE_CONFIDENCE = 0.8  # times the retriever's similarity
 _ASCII_WORD = re.compile(r"[A-Za-z]{2,}")
+#: How a question names the people who have a disease ("高血压病人", "糖尿病患者"): a mention that is the
+#: disease's name plus one of these gives way to the disease, which is what the question is about
+#: (CMeKG has "高血压病人" as a population entity, with none of 高血压's drugs or departments).
+PATIENT_SUFFIXES = ("病人", "患者", "病患", "的人", "病友")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +143,7 @@ class EntityLinker:
         nt = normalize_with_offsets(question)
         words = _ASCII_WORD.findall(question)  # a question in capitals has no acronyms in it
         shouty = len(words) >= 3 and sum(w.isupper() for w in words) >= 0.8 * len(words)
-        mentions = self._resolve(self._exact(nt.text, nt, shouty), [])
+        mentions = self._resolve(_patients_as_disease(nt.text, self._exact(nt.text, nt, shouty)), [])
         mentions = self._resolve(self._fuzzy(nt, mentions, shouty), mentions)
         links = [x for m in sorted(mentions, key=lambda m: m.start) for x in self._expand(nt, m)]
         if links or self.dense is None or not nt.text:
@@ -207,3 +211,13 @@ class EntityLinker:
             for r, alias in zip(self.index.rows[lo:hi], self.index.is_alias[lo:hi], strict=True)
             for conf in [round(m.scale * (ALIAS_CONFIDENCE if alias else 1.0), 4)]
         ]
+
+
+def _patients_as_disease(text: str, found: list[_Mention]) -> list[_Mention]:
+    """``found`` without the mentions "X病人"/"X患者"… whose X is itself a mention at the same start,
+    nor the ones that end inside that suffix ("高血压病" of "高血压病人"): the patient wording resolves
+    to X (:data:`PATIENT_SUFFIXES`)."""
+    spans = {(m.start, m.end) for m in found}
+    cut = [(m.start, m.end - len(suffix), m.end) for m in found for suffix in PATIENT_SUFFIXES
+           if text.endswith(suffix, m.start, m.end) and (m.start, m.end - len(suffix)) in spans]
+    return [m for m in found if not any(m.start == start and stem < m.end <= end for start, stem, end in cut)]
