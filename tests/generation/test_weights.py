@@ -284,3 +284,12 @@ def test_default_qwen_model_prepares_and_answers_in_chinese(tmp_path: Path) -> N
     out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
     answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     assert re.search(r"[\u4e00-\u9fff]", answer), answer
+
+
+def test_every_catalogued_model_has_parts_that_add_up_to_its_gguf() -> None:
+    """The sizes the parts must have sum to the whole file's (the 1.5B model is 22 packages)."""
+    assert "qwen2.5-coder-1.5b-instruct" in KNOWN_MODELS
+    for model in KNOWN_MODELS.values():
+        assert sum(p.size for p in model.parts) == model.gguf_size, model.name
+        assert len({p.distribution for p in model.parts}) == len(model.parts)
+        assert all(len(p.sha256) == 64 for p in model.parts) and len(model.gguf_sha256) == 64
