@@ -12,6 +12,12 @@ fact's ``key`` so that any link can be re-checked against its rule:
   (NFKC, case-fold, spaces collapsed), an English name or synonym of an entity of another source.
   Names shorter than 4 characters, bare abbreviations (one upper-case word of ≤ 5 letters) and
   names shared by more than :data:`MAX_NAME_AMBIGUITY` entities of one source are not used.
+  The English-only sources (HPO, MONDO, ICD-10-CM, MeSH diseases, drugs) take part like any other:
+  CMeKG's 英文名称 joins ``drugs:`` and ``mesh:`` entities through their names and surface forms.
+
+There is no MeSH-id rule: the packaged MONDO carries no ``MESH:`` xrefs, and the MeSH ids of the
+drug and disease dictionaries are often a related descriptor's (see :mod:`kgrag.kg.loaders.mesh`),
+so they are not xrefs at all.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ class LinkCounts:
 
 
 def add_links(
-    builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm")
+    builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm", "mesh", "drugs")
 ) -> LinkCounts:
     """Add link facts between entities of different sources of ``builder``; returns counts."""
     builder.add_source(SourceInfo(SOURCE, "kgrag", "derived", "derived from the linked sources", ("kgrag:links",)))
