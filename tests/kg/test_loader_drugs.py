@@ -20,6 +20,7 @@ from kgrag.kg.loaders import make_loader
 from kgrag.kg.loaders.cmekg import CMeKGLoader
 from kgrag.kg.loaders.drugs import DICTIONARY, DrugsLoader
 from kgrag.kg.loaders.pinned import read_pinned_pickle
+from kgrag.kg.model import SourceInfo
 
 FakePackage = Callable[[str, str, bytes], Path]
 
@@ -126,3 +127,19 @@ def test_cmekg_english_names_link_to_drugs_across_sources(tmp_path: Path) -> Non
     assert linked("cmekg:华法林") == {"drugs:DB00682": "English name 'warfarin'"}
     assert linked("cmekg:对乙酰氨基酚") == {"drugs:DB00316": "English name 'paracetamol'"}  # a surface form
     assert counts.same_english_name == 2
+
+
+def test_a_lower_cased_short_word_does_not_link_a_drug() -> None:
+    """The dictionary lower-cases every form, so 'caps' (CAPS, a buffer) looks like MONDO's
+    lower-cased 'caps' (catastrophic antiphospholipid syndrome): no link may rest on it."""
+    builder = KGBuilder()
+    builder.add_source(SourceInfo("mondo", "test", "1", "CC BY 4.0", ("mondo.json",)))
+    builder.add_entity("mondo:MONDO:0018737", "catastrophic antiphospholipid syndrome", "en", "mondo",
+                       aliases=["CAPS", "caps"])
+    builder.add_entity("mondo:MONDO:0000000", "cyclophosphamide poisoning", "en", "mondo",
+                       aliases=["cyclophosphamide"])
+    DrugsLoader().load(builder)
+    add_links(builder)
+    kg = builder.build()
+    assert kg.links_of(kg.index_of("mondo:MONDO:0018737")) == []
+    assert [kg.entity_id(j) for _, j in kg.links_of(kg.index_of("mondo:MONDO:0000000"))] == ["drugs:DB00531"]

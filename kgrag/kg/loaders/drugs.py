@@ -11,9 +11,9 @@ checked) holding three dicts:
 Each canonical drug becomes an entity ``drugs:<DrugBank id>`` (or ``drugs:<canonical>`` without
 one) whose aliases are its surface forms. Brand names become ``brand_name`` facts.
 
-The record's ``mesh_id`` is *not* the drug's own MeSH descriptor in general: it is mostly the
+The record's ``mesh_id`` is *not* the drug's own MeSH descriptor in general: it is often the
 descriptor of a pharmacological action (warfarin carries the id of the record ``rodenticides``,
-acetaminophen that of ``antipyretics``; 3,378 of 8,749 ids are shared by several records). So it
+acetaminophen that of ``antipyretics``; 3,378 of 8,749 records share their id with another). So it
 is not kept as a ``MESH:`` xref, which identity links would trust; the MeSH tree numbers are
 the drug's own and are kept as ``MESH_TREE:`` xrefs.
 """
