@@ -64,7 +64,8 @@ _NEUTRAL = re.compile(
     r"咨询|就医|看医生|找医生|专业医生|不是医生|医疗建议|仅供参考|急救|急诊|120|立即|照做|"
     r"(?:没有|未)(?:涉及|提供|包含|覆盖)|不足以回答|无法(?:据此)?回答|不能回答|"
     r"\b(?:consult|clinician|doctor|physician|healthcare|health care|provider|professional|medical advice|"
-    r"emergency|call \d+|do(?:es)? not cover|don't cover|cannot answer|can't answer|not able to answer|"
+    r"emergency|call \d+|follow (?:the|this|that|it)|advice above|immediately|right away|"
+    r"do(?:es)? not cover|don't cover|cannot answer|can't answer|not able to answer|"
     r"not a diagnosis|i am not|i'm not)\b",
     re.IGNORECASE,
 )

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+from kgrag.generation.answer import Answerer, PreparedAnswer
 from kgrag.generation.checking import apply_check, check_answer, compose_answer, split_sentences
 from kgrag.generation.prompts import Citation, GroundedPrompt, build_grounded_prompt
-from kgrag.retrieval.retriever import RetrievedFact
+from kgrag.generation.safety import assess
+from kgrag.generation.types import GenerationConfig
+from kgrag.retrieval.retriever import RetrievalResult, RetrievedFact
 
 
 def fact(i: int, head: str, relation: str, label: str, tail: str, source: str = "cmekg") -> RetrievedFact:
@@ -143,3 +146,34 @@ def test_the_check_as_json_has_the_fields_of_the_response() -> None:
     assert set(body) == {"supported_share", "sentences", "composed", "reason", "model_answer"}
     assert body["sentences"] == [{"text": "高血压的常见症状包括头痛[1]。", "cites": [1], "supported_by": [1],
                                   "status": "supported"}]
+
+
+class NamedModel:
+    """Only what :meth:`Answerer.finish` asks of a model: its name (nothing here generates)."""
+
+    name = "named"
+    max_context = 4096
+
+
+def prepared(question: str, facts: list[RetrievedFact], lang: str) -> PreparedAnswer:
+    safety = assess(question, lang)
+    p = build_grounded_prompt(question, facts, lang=lang, count_tokens=len, max_prompt_tokens=1 << 20, safety=safety)
+    retrieval = RetrievalResult(question, lang, [], [], list(facts))
+    return PreparedAnswer(question, lang, (), retrieval, safety, p, GenerationConfig())
+
+
+def test_the_answerer_keeps_the_emergency_advice_first_and_composes_after_it() -> None:
+    answerer = Answerer(None, NamedModel())  # type: ignore[arg-type]
+    p = prepared("我突然胸口剧痛，还一直出冷汗，怎么办？", ZH_FACTS, "zh")
+    assert p.safety.emergency and p.safety.advice
+    echo = answerer.finish(p, "<facts>\n[1] 高血压 — 常见症状 — 头痛 (cmekg)\n</facts>", "stop", 10, 10, 1.0)
+    assert echo.answer == f"{p.safety.advice}\n\n{compose_answer(p.prompt.citations, 'zh')}"
+    assert echo.check is not None and echo.check.composed and echo.check.reason == "echo"
+    assert all(c.cited for c in echo.citations), "the composed answer cites every fact it was written from"
+    body = echo.to_dict()["check"]
+    assert isinstance(body, dict) and body["model_answer"].startswith("<facts>")
+    good = answerer.finish(p, "请立即照做。高血压的常见症状包括头痛[1]。", "stop", 10, 10, 1.0)
+    assert good.answer == f"{p.safety.advice}\n\n请立即照做。高血压的常见症状包括头痛[1]。"
+    assert good.check is not None and not good.check.composed
+    assert [s.status for s in good.check.sentences] == ["neutral", "supported"], "the advice is not checked"
+    assert [c.cited for c in good.citations] == [True, False, False]
