@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from kgrag.generation.prompts import Citation, cited_numbers
+from kgrag.lang import check_lang
 from kgrag.text import nfkc_casefold
 
 Status = Literal["supported", "unsupported", "neutral"]
@@ -244,7 +245,11 @@ def check_answer(text: str, citations: Sequence[Citation], *, lang: str) -> Answ
     Returns:
         Each sentence's verdict and the ``echo``, ``cites_nothing`` and ``contradiction`` flags
         (``composed`` is False: :func:`apply_check` composes).
+
+    Raises:
+        ConfigError: ``lang`` is not ``zh`` or ``en``.
     """
+    check_lang(lang)
     by_n = {c.n: c for c in citations}
     yes_no = {c.n: v for c in citations if c.relation.casefold() in YES_NO_LABELS
               for v in [_value(c.tail)] if v is not None}
