@@ -151,7 +151,8 @@ def fold(text: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text``: cut after 。！？!? and a full stop before a space, and at line
-    breaks; a citation written after the full stop ("… headache. [1]") stays with its sentence;
+    breaks; a citation written after the full stop ("… headache. [1]") stays with its sentence
+    (one that starts a line starts its own);
     pieces without a letter or Chinese character (a list number, a lone "[2]") are dropped."""
     spans: list[tuple[int, int]] = []
     start = 0
@@ -159,7 +160,8 @@ def split_sentences(text: str) -> list[str]:
         if cut <= start:
             continue
         lead = _LEADING_CITES.match(text, start, cut)
-        if lead and spans:  # "... headache. [1]": the citation belongs to the sentence before
+        # "... headache. [1]": the citation belongs to the sentence before, unless it starts a line ("[2] ...")
+        if lead and spans and "\n" not in lead.group():
             spans[-1] = (spans[-1][0], lead.end())
             start = lead.end()
         spans.append((start, cut))

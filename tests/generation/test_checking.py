@@ -82,6 +82,9 @@ def test_sentences_split_in_both_languages_keeping_a_citation_written_after_the_
     assert split_sentences(text) == [
         "Aspirin can cause asthma. [2]", "A dose of 2.5 mg is small!", "Fever [3]", "高血压会头痛[1]。", "真的吗？",
     ]
+    assert split_sentences("<facts>\n[2] 拜阿司匹灵 — side effect — 不适\n</facts>") == [
+        "<facts>", "[2] 拜阿司匹灵 — side effect — 不适", "</facts>",
+    ]
 
 
 def test_copying_the_rendered_facts_block_is_an_echo() -> None:
