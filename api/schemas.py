@@ -67,6 +67,24 @@ class SafetyOut(BaseModel):
     disclaimer: str
 
 
+class SentenceCheckOut(BaseModel):
+    text: str
+    cites: list[int] = Field(description="the [n] the sentence names")
+    supported_by: list[int] = Field(description="the cited facts whose tail (or head) the sentence names")
+    status: Literal["supported", "unsupported", "neutral"]
+
+
+class CheckOut(BaseModel):
+    """The model's answer checked against the facts it cites."""
+
+    supported_share: float | None = Field(description="supported / (supported + unsupported) sentences; "
+                                          "null when no sentence can be judged")
+    sentences: list[SentenceCheckOut]
+    composed: bool = Field(description="the answer was composed from the facts: the model's did not pass the check")
+    reason: Literal["echo", "cites_nothing", "contradiction"] | None
+    model_answer: str | None = Field(description="the model's own answer, when composed")
+
+
 class AskResponse(BaseModel):
     """The answer with the facts it was given (``cited`` marks those it refers to)."""
 
@@ -80,6 +98,7 @@ class AskResponse(BaseModel):
     finish_reason: str
     usage: dict[str, int]
     timings: dict[str, float]
+    check: CheckOut
 
 
 class ChatMessageIn(BaseModel):

@@ -84,7 +84,7 @@ def _usage(a: Answer) -> dict[str, int]:
 def _extra(a: Answer) -> dict[str, object]:
     """kgrag's part of :meth:`Answer.to_dict`, in the ``kgrag`` field."""
     body = a.to_dict()
-    return {k: body[k] for k in ("citations", "entities", "safety", "kg_has_facts", "timings")}
+    return {k: body[k] for k in ("citations", "entities", "safety", "kg_has_facts", "timings", "check")}
 
 
 async def _chunks(events: AsyncIterator[AnswerEvent], cid: str, created: int, name: str) -> AsyncIterator[str]:

@@ -42,6 +42,11 @@ def _stream_one(answerer: Any, question: str, history: list[dict[str, str]], sho
             answer = event.answer
     if show:
         console.print()
+        # the streamed words cannot be unsaid: show what replaces them
+        if answer is not None and answer.check is not None and answer.check.composed:
+            console.print(f"[yellow]composed from the facts (the model's answer did not pass the check: "
+                          f"{answer.check.reason}):[/]")
+            console.print(answer.answer, markup=False, highlight=False)
     return answer
 
 

@@ -1,4 +1,4 @@
-"""Question → retrieval → safety → grounded prompt → model → answer with citations.
+"""Question → retrieval → safety → grounded prompt → model → check → answer with citations.
 
 :class:`Answerer` does the CPU part (:meth:`Answerer.prepare`) and the assembling of the result
 (:meth:`Answerer.finish`) apart from generation, so the service can put the generation of many
@@ -21,6 +21,7 @@ from typing import Any
 
 from kgrag.config import Settings
 from kgrag.errors import ConfigError
+from kgrag.generation.checking import AnswerCheck, apply_check
 from kgrag.generation.pipeline import final_answer, stream_answer
 from kgrag.generation.prompts import Citation, GroundedPrompt, build_grounded_prompt, cited_numbers
 from kgrag.generation.safety import SafetyAssessment, assess
@@ -92,6 +93,8 @@ class Answer:
     timings_ms: dict[str, float]
     kg_has_facts: bool
     entity_names: tuple[str, ...] = ()
+    check: AnswerCheck | None = None
+    """The model's words checked against the facts; ``check.composed`` when ``answer`` was composed from them."""
 
     def to_dict(self) -> dict[str, object]:
         """The answer as JSON: the ``/ask`` body (and the stream's ``done`` event, ``kgrag ask --json``)."""
@@ -106,6 +109,7 @@ class Answer:
             "finish_reason": self.finish_reason,
             "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
             "timings": self.timings_ms,
+            "check": (self.check or AnswerCheck(())).to_dict(),
         }
 
 
@@ -238,18 +242,23 @@ class Answerer:
         generate_ms: float,
         first_token_ms: float | None = None,
     ) -> Answer:
-        """The :class:`Answer` for ``prepared`` once the model produced ``text``."""
+        """The :class:`Answer` for ``prepared`` once the model produced ``text``, checked against its
+        facts (:func:`~kgrag.generation.checking.apply_check`): an echo of the facts block, an answer
+        citing nothing, or one contradicting a yes/no fact is replaced by one composed from the facts,
+        after the same emergency advice."""
+        text, check = apply_check(text.strip(), prepared.prompt.citations, lang=prepared.lang)
         cited = cited_numbers(text)
         citations = tuple(_citation(c, c.n in cited) for c in prepared.prompt.citations)
         timings = {**prepared.timings_ms, "generate": generate_ms}
         if first_token_ms is not None:
             timings["first_token"] = first_token_ms
         return Answer(
-            question=prepared.question, lang=prepared.lang, answer=self.lead_text(prepared) + text.strip(),
+            question=prepared.question, lang=prepared.lang, answer=self.lead_text(prepared) + text,
             citations=citations, entities=tuple(prepared.retrieval.entities), safety=prepared.safety,
             model=self.model.name, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, timings_ms={k: round(v, 2) for k, v in timings.items()},
             kg_has_facts=bool(prepared.retrieval.facts), entity_names=tuple(prepared.retrieval.entity_names),
+            check=check,
         )
 
     def answer(

@@ -1,4 +1,4 @@
-"""The one answering pipeline: prepare → generate (streamed) → finish, as a stream of events.
+"""The one answering pipeline: prepare → generate (streamed) → check → finish, as a stream of events.
 
 Every way of answering runs through here: the service (``/ask``, its event stream and
 ``/v1/chat/completions``) with :func:`astream_answer` on the GPU batcher, and the terminal
@@ -7,7 +7,9 @@ Every way of answering runs through here: the service (``/ask``, its event strea
 
 * :class:`Meta` — once prepared: retrieval, safety and the numbered facts;
 * :class:`Token` — text as it comes (the emergency advice first, when the question has red flags);
-* :class:`Done` — last, the finished :class:`~kgrag.generation.answer.Answer`.
+* :class:`Done` — last, the finished :class:`~kgrag.generation.answer.Answer`, checked against its
+  facts (:mod:`kgrag.generation.checking`): when the model's words failed the check, its ``answer``
+  is the one composed from the facts, not the tokens streamed (``check.composed``, ``model_answer``).
 
 A consumer that stops early (or a client that disconnects) stops the generation; the stream then
 ends without :class:`Done`. Each event's ``to_dict()`` is its JSON, and ``kind`` its name.

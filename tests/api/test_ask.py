@@ -56,7 +56,28 @@ def test_streaming_sends_meta_then_tokens_then_the_whole_answer(client: TestClie
     assert meta["citations"] and meta["citations"] == [
         {k: c[k] for k in ("n", "head", "relation", "tail", "source", "provenance")} for c in done["citations"]
     ]
-    assert "".join(d["text"] for k, d in evs if k == "token") == done["answer"]
+    streamed, check = "".join(d["text"] for k, d in evs if k == "token"), done["check"]
+    if check["composed"]:  # the tokens cannot be unsent: done carries the composed answer, and the model's apart
+        assert check["model_answer"] == streamed.strip() and done["answer"] != streamed
+        assert done["answer"].startswith("According to the knowledge graph: ")
+    else:
+        assert streamed == done["answer"] and check["model_answer"] is None
+
+
+def test_an_answer_carries_its_check_against_the_facts_it_cites(client: TestClient) -> None:
+    body = client.post("/ask", json={"question": "What are the side effects of aspirin?"}).json()
+    check = body["check"]
+    assert set(check) == {"supported_share", "sentences", "composed", "reason", "model_answer"}
+    assert check["sentences"] and {s["status"] for s in check["sentences"]} <= {"supported", "unsupported", "neutral"}
+    judged = [s for s in check["sentences"] if s["status"] != "neutral"]
+    share = sum(s["status"] == "supported" for s in judged) / len(judged) if judged else None
+    assert check["supported_share"] == (None if share is None else round(share, 4))
+    assert all(set(s["supported_by"]) <= set(s["cites"]) for s in check["sentences"])
+    assert check["composed"] == (check["reason"] is not None)
+    if check["composed"]:  # every fact the composed answer names is cited
+        assert check["model_answer"] and all(c["cited"] for c in body["citations"][:6])
+    nothing = client.post("/ask", json={"question": "What is the weather like on Mars today?"}).json()["check"]
+    assert nothing["composed"] is False and nothing["reason"] is None
 
 
 def test_a_follow_up_without_an_entity_is_grounded_by_the_conversation(client: TestClient) -> None:

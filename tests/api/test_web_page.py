@@ -160,8 +160,8 @@ def sse(event: str, data: object) -> str:
 
 
 def canned(tokens: list[str], citations: list[dict[str, Any]], safety: dict[str, Any] = SAFE,
-           cited: tuple[int, ...] = ()) -> str:
-    """The events of one streamed answer."""
+           cited: tuple[int, ...] = (), check: dict[str, Any] | None = None, answer: str | None = None) -> str:
+    """The events of one streamed answer (``answer``: the done event's, when not the tokens joined)."""
     meta = {"entities": [{"id": "mondo:MONDO:0005015", "name": "diabetes mellitus", "mention": "diabetes",
                           "method": "exact", "confidence": 1.0}],
             "safety": safety, "citations": citations, "model": "stub", "lang": "en"}
@@ -169,6 +169,10 @@ def canned(tokens: list[str], citations: list[dict[str, Any]], safety: dict[str,
                                                      for i, c in enumerate(citations)],
             "entities": meta["entities"], "safety": safety, "model": "stub", "lang": "en",
             "kg_has_facts": bool(citations), "finish_reason": "stop", "usage": {}, "timings": {}}
+    if check is not None:
+        done["check"] = check
+    if answer is not None:
+        done["answer"] = answer
     return sse("meta", meta) + "".join(sse("token", {"text": t}) for t in tokens) + sse("done", done)
 
 
@@ -220,6 +224,41 @@ def test_citation_markers_become_chips_that_open_the_fact_and_model_text_stays_t
     assert request["url"].endswith("ask") and request["method"] == "POST"
     assert json.loads(request["body"]) == {"question": "What are the symptoms of diabetes?", "history": [],
                                            "stream": True}
+
+
+@pytest.mark.slow
+@needs_browser
+def test_a_composed_answer_replaces_the_streamed_one_with_a_note_and_unsupported_sentences_are_marked(
+    stub_page: Any,
+) -> None:
+    d = stub_page
+    echo = "[1] diabetes mellitus — has_symptom — polyuria (hpo)"
+    composed = "According to the knowledge graph: diabetes mellitus (has_symptom): polyuria [1]."
+    stub(d, {"body": canned([echo], CITATIONS, cited=(1,), answer=composed, check={
+        "supported_share": 1.0, "sentences": [{"text": echo, "cites": [1], "supported_by": [1], "status": "supported"}],
+        "composed": True, "reason": "echo", "model_answer": echo})},
+         {"body": canned(["Polyuria is common [1]. ", "It cures itself [3]."], CITATIONS, cited=(1, 3), check={
+             "supported_share": 0.5, "sentences": [
+                 {"text": "Polyuria is common [1].", "cites": [1], "supported_by": [1], "status": "supported"},
+                 {"text": "It cures itself [3].", "cites": [3], "supported_by": [], "status": "unsupported"}],
+             "composed": False, "reason": None, "model_answer": None})})
+    msg = ask(d, "What are the symptoms of diabetes?")
+    assert wait_done(d, msg) == "done"
+    answer = by_css(msg, ".answer")[0]
+    assert answer.text.startswith("According to the knowledge graph") and "— has_symptom —" not in answer.text
+    note = by_css(msg, ".note.composed")[0]
+    assert "Composed from the facts" in note.text and "copied the facts block" in note.text
+    assert not by_css(msg, ".unsupported")
+    by_css(d, "#lang")[0].click()
+    assert "根据事实组成的回答" in note.text and "照抄了事实块" in note.text
+    by_css(d, "#lang")[0].click()
+    msg = ask(d, "Does diabetes cure itself?")
+    assert wait_done(d, msg) == "done"
+    marked = by_css(msg, ".answer .unsupported")
+    assert len(marked) == 1 and marked[0].text.startswith("It cures itself 3") and "Polyuria" not in marked[0].text
+    assert by_css(marked[0], ".citation")[0].text == "3"  # its citation is still a chip
+    assert marked[0].get_attribute("title") == "Not supported by the facts it cites"
+    assert not by_css(msg, ".note.composed")
 
 
 @pytest.mark.slow
