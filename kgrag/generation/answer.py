@@ -21,7 +21,7 @@ from typing import Any
 
 from kgrag.config import Settings
 from kgrag.errors import ConfigError
-from kgrag.generation.checking import AnswerCheck, apply_check
+from kgrag.generation.checking import AnswerCheck, apply_check, tail_names
 from kgrag.generation.pipeline import final_answer, stream_answer
 from kgrag.generation.prompts import Citation, GroundedPrompt, build_grounded_prompt, cited_numbers
 from kgrag.generation.safety import SafetyAssessment, assess
@@ -246,7 +246,9 @@ class Answerer:
         facts (:func:`~kgrag.generation.checking.apply_check`): an echo of the facts block, an answer
         citing nothing, or one contradicting a yes/no fact is replaced by one composed from the facts,
         after the same emergency advice."""
-        text, check = apply_check(text.strip(), prepared.prompt.citations, lang=prepared.lang)
+        kg = getattr(self.retriever, "kg", None)  # None: an answerer finishing without a retriever (tests)
+        names = {c.n: tail_names(kg, c.fact) for c in prepared.prompt.citations} if kg is not None else {}
+        text, check = apply_check(text.strip(), prepared.prompt.citations, lang=prepared.lang, names=names)
         cited = cited_numbers(text)
         citations = tuple(_citation(c, c.n in cited) for c in prepared.prompt.citations)
         timings = {**prepared.timings_ms, "generate": generate_ms}

@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from kgrag.generation.prompts import Citation, cited_numbers
 from kgrag.lang import check_lang
 from kgrag.text import nfkc_casefold
+
+if TYPE_CHECKING:
+    from kgrag.kg.graph import KnowledgeGraph
 
 Status = Literal["supported", "unsupported", "neutral"]
 
@@ -194,11 +197,30 @@ def mentions(sentence: str, name: str) -> bool:
     return bool(needed) and all(len(want & have) >= max(1, len(want) / 2) for want, have in needed)
 
 
-def _supports(sentence: str, c: Citation) -> bool:
-    """The sentence names the fact's tail, or, for a long tail (a description, a precaution: told
-    in other words rather than quoted), its head. The head alone is no evidence for a short tail:
-    "高血压会导致失明[3]" names 高血压 whatever [3] says."""
-    return mentions(sentence, c.tail) or (len(c.tail) > LONG_TAIL and mentions(sentence, c.head))
+def _supports(sentence: str, c: Citation, others: Sequence[str] = ()) -> bool:
+    """The sentence names the fact's tail (as shown, or by another of its names: ``others``), or,
+    for a long tail (a description, a precaution: told in other words rather than quoted), its
+    head. The head alone is no evidence for a short tail: "高血压会导致失明[3]" names 高血压 whatever
+    [3] says."""
+    return (mentions(sentence, c.tail) or any(mentions(sentence, o) for o in others)
+            or (len(c.tail) > LONG_TAIL and mentions(sentence, c.head)))
+
+
+def tail_names(kg: KnowledgeGraph, fact: int, limit: int = 16) -> list[str]:
+    """The other names of fact ``fact``'s tail entity: its aliases, its English names (英文名称
+    facts) and the names of its cross-source twins — so that "Aspirin can cause shock[2]" is
+    supported by "拜阿司匹灵 — 不良反应 — 休克" (休克's English name: shock). Empty for a literal tail."""
+    tail = kg.fact_tail(fact)
+    if tail < 0:
+        return []
+    english = kg.relation_code("english_name")
+    names: list[str] = []
+    for row in [tail, *[other for _, other in kg.links_of(tail)][:6]]:
+        names += [kg.entity_name(row), *kg.aliases(row)]
+        if english is not None:
+            names += [v for j in kg.out_facts(row).tolist()
+                      if kg.fact_relation_code(j) == english and (v := kg.fact_value(j))]
+    return list(dict.fromkeys(n for n in names if n and len(n) > 1))[:limit]
 
 
 def _polarity(text: str) -> bool | None:
@@ -236,13 +258,16 @@ def _is_echo(text: str, citations: Sequence[Citation]) -> bool:
     return copied >= ECHO_LINES
 
 
-def check_answer(text: str, citations: Sequence[Citation], *, lang: str) -> AnswerCheck:
+def check_answer(text: str, citations: Sequence[Citation], *, lang: str,
+                 names: Mapping[int, Sequence[str]] | None = None) -> AnswerCheck:
     """Judge the model's ``text`` (without the emergency advice before it) against ``citations``.
 
     Args:
         text: the model's answer.
         citations: the numbered facts its prompt gave it (empty when the KG had none).
         lang: the question's language (``zh`` or ``en``).
+        names: per fact number, other names of its tail (:func:`tail_names`): a sentence that
+            translates a fact names it too.
 
     Returns:
         Each sentence's verdict and the ``echo``, ``cites_nothing`` and ``contradiction`` flags
@@ -262,7 +287,7 @@ def check_answer(text: str, citations: Sequence[Citation], *, lang: str) -> Answ
         said = _polarity(sentence)
         # a yes/no fact ("有", "无") supports only a sentence saying the same, whatever its words
         support = tuple(n for n in cites if n in by_n and (
-            said is yes_no[n] if n in yes_no else _supports(sentence, by_n[n])))
+            said is yes_no[n] if n in yes_no else _supports(sentence, by_n[n], (names or {}).get(n, ()))))
         against = said is not None and any(v is not said for v in yes_no.values())
         contradiction = contradiction or against
         status: Status
@@ -276,7 +301,10 @@ def check_answer(text: str, citations: Sequence[Citation], *, lang: str) -> Answ
             status = "unsupported"
         records.append(SentenceCheck(sentence, cites, support, status))
     named = any(mentions(text, c.tail) for c in _about(citations) if c.n not in yes_no)
-    cites_nothing = bool(citations) and not (cited_numbers(text) & set(by_n)) and not named
+    # an answer that only declines ("the facts do not cover this", "see a doctor") is the model's
+    # judgement that the facts do not answer: kept, not replaced by those same facts
+    declines = bool(records) and all(r.status == "neutral" for r in records)
+    cites_nothing = bool(citations) and not (cited_numbers(text) & set(by_n)) and not named and not declines
     return AnswerCheck(tuple(records), echo=bool(citations) and _is_echo(text, citations),
                        cites_nothing=cites_nothing, contradiction=contradiction)
 
@@ -317,11 +345,12 @@ def compose_answer(citations: Sequence[Citation], lang: str, *, max_facts: int =
     return "According to the knowledge graph: " + "; ".join(clauses) + "."
 
 
-def apply_check(text: str, citations: Sequence[Citation], *, lang: str) -> tuple[str, AnswerCheck]:
+def apply_check(text: str, citations: Sequence[Citation], *, lang: str,
+                names: Mapping[int, Sequence[str]] | None = None) -> tuple[str, AnswerCheck]:
     """The answer to show for the model's ``text`` and its check: ``text`` itself when it passes,
     else :func:`compose_answer` (with ``composed``, the ``reason`` and the ``model_answer``).
     An answer without facts is never composed (there is nothing to compose from)."""
-    check = check_answer(text, citations, lang=lang)
+    check = check_answer(text, citations, lang=lang, names=names)
     if check.reason is None or not citations:
         return text, check
     return compose_answer(citations, lang), replace(check, composed=True, model_answer=text)

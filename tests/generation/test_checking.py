@@ -180,3 +180,29 @@ def test_the_answerer_keeps_the_emergency_advice_first_and_composes_after_it() -
     assert good.check is not None and not good.check.composed
     assert [s.status for s in good.check.sentences] == ["neutral", "supported"], "the advice is not checked"
     assert [c.cited for c in good.citations] == [True, False, False]
+
+
+def test_a_sentence_that_translates_a_fact_is_supported_by_the_tails_other_names() -> None:
+    facts = [fact(0, "拜阿司匹灵", "side_effect", "side effect", "休克"), fact(1, "拜阿司匹灵", "side_effect",
+                                                                         "side effect", "耳鸣")]
+    citations = prompt("What are the side effects of aspirin?", facts, "en").citations
+    text = "Aspirin can cause shock[1] and tinnitus[2]."
+    assert check_answer(text, citations, lang="en").supported_share == 0.0
+    names = {1: ["shock", "Shock"], 2: ["tinnitus", "Ringing in the ears"]}
+    assert check_answer(text, citations, lang="en", names=names).supported_share == 1.0
+
+
+def test_tail_names_come_from_the_kg_english_names_and_twins(default_store) -> None:  # type: ignore[no-untyped-def]
+    from kgrag.generation.checking import tail_names
+    from kgrag.kg.store import load_store
+
+    kg = load_store(default_store)
+    (row,) = kg.find("拜阿司匹灵")[:1]
+    j = next(int(j) for j in kg.out_facts(row) if kg.fact_tail_text(int(j)) == "耳鸣")
+    assert "tinnitus" in [n.casefold() for n in tail_names(kg, j)]
+
+
+def test_an_answer_that_only_declines_is_kept_not_composed() -> None:
+    text = "知识图谱提供的事实没有涉及这个问题，我无法据此回答；如有需要，请咨询医生。"
+    shown, check = apply_check(text, zh(), lang="zh")
+    assert shown == text and not check.composed and not check.cites_nothing
