@@ -266,7 +266,7 @@ def test_options_are_scored_by_their_letter(small_chat_model: HFChatModel, tmp_p
 
 
 @pytest.mark.slow
-def test_a_lora_adapter_is_scored_through_peft(small_chat_model: HFChatModel, tmp_path: Path) -> None:
+def test_a_lora_adapter_is_scored_merged_into_the_weights(small_chat_model: HFChatModel, tmp_path: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -274,7 +274,7 @@ def test_a_lora_adapter_is_scored_through_peft(small_chat_model: HFChatModel, tm
     lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     get_peft_model(AutoModelForCausalLM.from_pretrained(path), lora).save_pretrained(tmp_path / "adapter")
     tuned = load_chat_model(path, device="cpu", adapter=tmp_path / "adapter")
-    assert hasattr(tuned.model, "get_base_model")
+    assert not hasattr(tuned.model, "get_base_model") and tuned.adapter == str(tmp_path / "adapter")  # merged
     scores = _check_batched_equals_alone(tuned)
     assert sum(scores, []) != pytest.approx(sum(_check_batched_equals_alone(small_chat_model), []), abs=1e-3)
 

@@ -219,7 +219,8 @@ def test_the_retrieval_query_keeps_a_long_vignettes_last_sentences_and_every_opt
 
 
 def test_a_question_past_the_service_limit_loses_its_start_never_its_options() -> None:
-    long = MCQuestion("v", "Early history. " * 100 + "Which drug lowers blood glucose?", Q.options, 1)
+    long = MCQuestion("v", "Early history. " * (MAX_QUESTION_CHARS // 15 + 10) + "Which drug lowers blood glucose?",
+                      Q.options, 1)
     text = fit_question(long)
     assert len(render(long)) > MAX_QUESTION_CHARS >= len(text) and text.startswith("…")
     assert text.endswith(render(Q)) and fit_question(Q) == render(Q)

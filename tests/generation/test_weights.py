@@ -201,7 +201,8 @@ def test_registry_knows_the_default_and_the_small_test_model() -> None:
 
 def test_an_unknown_name_lists_the_known_models(tmp_path: Path) -> None:
     for call in (lambda: prepare_model("gpt-5", tmp_path), lambda: resolve_model("gpt-5", tmp_path)):
-        with pytest.raises(ConfigError, match=r"'gpt-5'.*qwen2\.5-0\.5b-instruct, smollm2-135m-instruct"):
+        known = r"qwen2\.5-0\.5b-instruct, qwen2\.5-coder-1\.5b-instruct, smollm2-135m-instruct"
+        with pytest.raises(ConfigError, match=rf"'gpt-5'.*{known}"):
             call()
 
 

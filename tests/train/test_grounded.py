@@ -44,7 +44,8 @@ def test_grounded_chats_over_the_default_store(default_store: Path, tmp_path: Pa
     builder = GroundedBuilder(kg, seed=0, none_share=0.2)
     covered = none = 0
     for ex in examples:
-        system, user, answer = builder.build(ex)
+        system, *earlier, user, answer = builder.build(ex)  # a follow-up keeps its first turn
+        assert len(earlier) == len(ex.messages) - 2
         assert system.content in SYSTEM_PROMPTS.values()
         assert "<facts>" in user.content and ex.question.split("\n")[0][:20] in user.content
         shown = re.findall(r"^\[(\d+)\] ", user.content, flags=re.M)
