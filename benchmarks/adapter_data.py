@@ -15,20 +15,13 @@ Prints each written file's sha256; the adapter's manifest records them.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 import shutil
 from pathlib import Path
 
 import orjson
 
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from kgrag.atomic import sha256_file as sha256
 
 
 def main() -> None:

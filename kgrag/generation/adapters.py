@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kgrag.atomic import sha256_file as file_sha256
 from kgrag.errors import ConfigError
 
 #: Where the shipped adapters live (the repository's ``adapters/``), by the base model they tune.
@@ -86,14 +87,6 @@ def adapter_name(folder: Path | None) -> str | None:
         return None
     manifest = read_manifest(folder)
     return str(manifest.get("name") or folder.name) if manifest else folder.name
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def prompt_fingerprint() -> str:
