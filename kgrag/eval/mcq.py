@@ -36,7 +36,7 @@ from typing import Any
 
 from kgrag.errors import ConfigError
 from kgrag.eval.mcq_formats import LETTERS, MCQuestion
-from kgrag.eval.scoring import ANSWER_LEAD, Progress, score_options
+from kgrag.eval.scoring import Progress, choice_scores
 from kgrag.generation.answer import Answerer
 from kgrag.generation.models import HFChatModel
 from kgrag.generation.prompts import GroundedPrompt, build_grounded_prompt
@@ -267,13 +267,8 @@ def letter_scores(
     progress: Progress | None = None,
 ) -> list[list[float]]:
     """Per question, each option's score: the log-likelihood of the answer lead and its letter
-    (mean per token from :func:`~kgrag.eval.scoring.score_options`, times the tokens)."""
-    leads = [[ANSWER_LEAD.get(q.lang, ANSWER_LEAD["en"]) + LETTERS[i] for i in range(len(q.options))]
-             for q in questions]
-    means = score_options(model, prompts, leads, batch_size=batch_size, progress=progress)
-    flat = [c for cs in leads for c in cs]
-    sizes = iter(len(t) for t in (model.tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []))
-    return [[m * next(sizes) for m in ms] for ms in means]
+    (:func:`~kgrag.eval.scoring.choice_scores`, which KG-QA choice questions use too)."""
+    return choice_scores(model, questions, prompts, batch_size, progress)
 
 
 def _messages(

@@ -7,13 +7,12 @@ that computes only the last logits; see :mod:`kgrag.eval.qa` for how the scores 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from kgrag.generation.models import HFChatModel
 from kgrag.generation.types import GenerationConfig, GenerationRequest, Message
-from kgrag.kgqa.records import Example
 
 #: Called as (stage, done, total) while a stage runs.
 Progress = Callable[[str, int, int], None]
@@ -93,9 +92,20 @@ ANSWER_LEAD = {"zh": "答案是", "en": "The answer is "}
 LETTERS = "ABCDEFGHIJ"
 
 
+class ChoiceQuestion(Protocol):
+    """A multiple-choice question as the letter scorer needs it (a KG-QA :class:`~kgrag.kgqa.records.Example`, or an
+    exam question of :mod:`kgrag.eval.mcq_formats`)."""
+
+    @property
+    def lang(self) -> str: ...
+
+    @property
+    def options(self) -> tuple[str, ...]: ...
+
+
 def choice_scores(
     model: HFChatModel,
-    examples: Sequence[Example],
+    examples: Sequence[ChoiceQuestion],
     prompts: Sequence[list[int]],
     batch_size: int,
     progress: Progress | None = None,
