@@ -1,4 +1,4 @@
-"""Atomic replacement of an artifact folder (KG stores, indexes).
+"""Atomic replacement of an artifact folder (KG stores, indexes) or file (result JSONL).
 
 The artifact is written into a temporary sibling folder; only when everything is written is the
 folder renamed into place. An interrupted or failed write leaves the previous artifact intact
@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def sha256_file(path: Path) -> str:
@@ -53,3 +54,19 @@ def swap_into_place(tmp: Path, out: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` as JSON lines to ``path`` through a temporary sibling renamed into place: an
+    interrupted write leaves the previous file intact."""
+    import orjson
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.writelines(orjson.dumps(r) + b"\n" for r in rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgrag.atomic import write_jsonl_atomic
 from kgrag.cli.console import console
 from kgrag.cli.mcq import mcq_cmd
 from kgrag.config import get_settings
@@ -148,23 +149,6 @@ def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "grou
     return table
 
 
-def _write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    import os
-    import tempfile
-
-    import orjson
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.writelines(orjson.dumps(r) + b"\n" for r in rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @eval_app.command("qa")
 def qa_cmd(
     data: Path = typer.Option(..., "--data", help="KG-QA JSONL (`kgrag make-kgqa`): data/kgqa/default/chat/test.jsonl"),
@@ -279,7 +263,7 @@ def qa_cmd(
         write_json_atomic(out, {"settings": config, "figures": figures, "skipped": skipped})
         console.print(f"[green]wrote[/] {out}")
     if predictions is not None:
-        _write_jsonl_atomic(predictions, [o.as_dict() for o in report.outcomes])
+        write_jsonl_atomic(predictions, [o.as_dict() for o in report.outcomes])
         console.print(f"[green]wrote[/] {predictions}")
 
 

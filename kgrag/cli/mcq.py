@@ -6,8 +6,6 @@ Registered on ``kgrag eval`` by :mod:`kgrag.cli.eval`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,22 +14,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kgrag.atomic import write_jsonl_atomic
 from kgrag.cli.console import console
 from kgrag.config import get_settings
-
-
-def _write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    import orjson
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.writelines(orjson.dumps(r) + b"\n" for r in rows)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _table(title: str, cells: dict[str, dict[str, Any]], first: str, rotated: bool) -> Table:
@@ -153,5 +138,5 @@ def mcq_cmd(
         write_json_atomic(out, {"settings": config, "figures": fig, "skipped": parsed.skipped})
         console.print(f"[green]wrote[/] {out}")
     if predictions is not None:
-        _write_jsonl_atomic(predictions, [o.as_dict() for o in report.outcomes])
+        write_jsonl_atomic(predictions, [o.as_dict() for o in report.outcomes])
         console.print(f"[green]wrote[/] {predictions}")
