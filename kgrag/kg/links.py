@@ -30,6 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from kgrag.kg.builder import KGBuilder
+from kgrag.kg.drug_links import add_product_ingredients
 from kgrag.kg.graph import normalize_name
 from kgrag.kg.model import SourceInfo
 from kgrag.lang import has_cjk
@@ -166,5 +167,6 @@ def add_links(
                     for b in usable[t]:
                         link(a, b, "same_english_name", f"English name {key!r}", key)
     result = LinkCounts(**counts)
-    log.info("cross-source links: %s", result)
+    products = add_product_ingredients(builder, file_id)
+    log.info("cross-source links: %s; %d CMeKG products given a dictionary drug as ingredient", result, products)
     return result
