@@ -6,7 +6,8 @@ English, the name of a cross-source twin from an English source (HPO, MONDO, ICD
 ``same_*`` links), else its first ``英文名称`` value that reads as an English name (pinyin,
 all-capitals abbreviations and codes left out; of several, the one whose words the English
 sources use most, since CMeKG's English names carry OCR slips: "Mefformin", "Metforrrun"); for an
-English-named entity asked about in Chinese, a twin's Chinese name. None when the KG has no such name: the original stays alone.
+English-named entity asked about in Chinese, a twin's Chinese name. None when the KG has no such
+name: the original stays alone.
 """
 
 from __future__ import annotations
