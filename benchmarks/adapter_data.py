@@ -3,9 +3,10 @@
 Training: a seeded draw from the train split of ``--template`` records in the template bank's
 phrasing and ``--families`` in the seen phrasing families (patient, search box, typo, traditional
 characters, the other language's name, follow-ups) — the families are over-drawn so that the model
-sees them often, not at their 19 % of the split — and ``--consult`` consultations that ask one
-clarifying question (``kgrag/kgqa/consult.py``; 0.3 % of the split, so drawn apart). Held-out families are never in the train split
-(``kgrag make-kgqa`` keeps them out), so none can be drawn. The evaluation files are the test and
+sees them often, not at their 19 % of the split — and ``--consult`` consultations that ask
+one clarifying question (``kgrag/kgqa/consult.py``; 0.3 % of the split, so drawn apart).
+Held-out families are never in the train split (``kgrag make-kgqa`` keeps them out), so none can
+be drawn. The evaluation files are the test and
 test_phrasing splits as they are.
 
 Prints each written file's sha256; the adapter's manifest records them.
