@@ -154,6 +154,8 @@ NOT_A_DRUG = frozenset("水 氧 氨基酸 乳糖 淀粉 蔗糖 辅料 略 甘油
     zh for zh, _ in SALTS}
 #: An ingredient "name" that is a sentence of the label (本品主要成分为利培酮, 活性成份： 恩他卡朋).
 _NOT_A_NAME = re.compile(r"[：:，,。；]|成分|成份|主要|本品")
+#: A Chinese dosage form: a product named with one is not a brand name (盐酸奈福泮缓释片 vs 格尔平).
+_DOSAGE_FORM_ZH = re.compile(r"(片|胶囊|丸|注射液|注射剂|颗粒|散|膏|液|剂|栓|贴|霜|粉|糖浆|口服液|滴眼液)$")
 #: Chinese prefixes a product name puts before its ingredient (注射用头孢唑啉钠).
 _PRODUCT_PREFIXES = ("注射用", "复方")
 
@@ -195,25 +197,33 @@ def cmekg_english_names(
                 continue
             bare = next((product.removeprefix(p) for p in _PRODUCT_PREFIXES if product.startswith(p)), product)
             if not bare.startswith(ingredient):  # 依诺肝素钠注射液 contains 肝素钠 but is not made of it
-                votes[(stem, ingredient)].append(f"{product} = {en!r}")
+                if not _DOSAGE_FORM_ZH.search(product):  # a brand name (异搏定), not another drug's product
+                    votes[(stem, ingredient)].append(f"{product} = {en!r}")
                 continue
-            _name(out, stem, ingredient, names, f"CMeKG product {product} = {en!r}, ingredient {ingredient}")
+            _name(out, stem, ingredient, names, f"CMeKG product {product} = {en!r}, ingredient {ingredient}",
+                  product)
     for (stem, ingredient), seen in votes.items():
         if len(seen) >= 2:  # a brand name (异搏定) says nothing by itself; two products agreeing do
-            _name(out, stem, ingredient, names, f"CMeKG products {'; '.join(seen[:2])}, ingredient {ingredient}")
+            _name(out, stem, ingredient, names, f"CMeKG products {'; '.join(seen[:2])}, ingredient {ingredient}", "")
     return {k: list(v.items()) for k, v in out.items()}
 
 
-def _name(out: dict[str, dict[int, str]], stem: str, ingredient: str, names: dict[str, int], evidence: str) -> None:
+def _name(
+    out: dict[str, dict[int, str]], stem: str, ingredient: str, names: dict[str, int], evidence: str, product: str
+) -> None:
     """``stem`` names ``ingredient``; a salt's base names the base entity, or the salt when the
     base is not an entity (盐酸胺碘酮 "amiodarone hydrochloride" → "amiodarone")."""
     out[stem].setdefault(names[ingredient], evidence)
     for zh_salt, en_salt in SALTS:
         base_zh = ingredient.removeprefix(zh_salt) if zh_salt.endswith("酸") else ingredient.removesuffix(zh_salt)
         base_en = stem.removesuffix(" " + en_salt)
-        if base_zh == ingredient or base_en == stem or not base_zh or base_zh in NOT_A_DRUG:
+        if base_en == stem or not base_zh or base_zh in NOT_A_DRUG:
             continue
-        if base_zh in names:
+        if base_zh == ingredient:  # the Chinese name leaves the salt out (维拉帕米 "verapamil hydrochloride")
+            if zh_salt in product:  # 磷酸氯喹注射液 lists "磷" as its ingredient: a cut salt, not the drug
+                continue
+            out[base_en].setdefault(names[ingredient], f"{evidence} (its salt left out)")
+        elif base_zh in names:
             out[base_en].setdefault(names[base_zh], f"{evidence} less {zh_salt}")
         else:
             out[base_en].setdefault(names[ingredient], f"{evidence} (a salt of {base_en})")

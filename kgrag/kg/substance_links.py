@@ -9,7 +9,6 @@ dictionary and to CMeKG's Chinese drugs.
   "Aspirin Tablets"). :func:`kgrag.kg.inn.cmekg_english_names` derives the ingredient's English
   name from them, and a French substance links to the ingredient whose English name is one of its
   spellings, or the name of the drug it linked to (acide acétylsalicylique → Aspirin → 阿司匹林).
-  CMeKG entities whose own English name (英文名称) is a spelling link too.
 
 RxNorm and Wikidata ids (xrefs of the substances) do not help here: neither the drug dictionary
 nor CMeKG carries them.
@@ -37,8 +36,6 @@ DDI, DRUGS, CMEKG = "ddi", "drugs", "cmekg"
 CONFIDENCE = {"exact": 0.97, "one rule": 0.95, "rules": 0.9, "cmekg product": 0.9, "via drugs": 0.85}
 #: A spelling that names more CMeKG entities than this is not used (too generic to identify one).
 MAX_CMEKG = 3
-#: CMeKG node types of drugs: only these are linked by their own English name.
-CMEKG_DRUG_TYPES = ("药物", "成分")
 
 Link = Callable[[int, int, str, str, str], None]
 
@@ -90,7 +87,7 @@ def add_substance_links(builder: KGBuilder, link: Link) -> Counter[str]:
                 continue
             for row, evidence in named:
                 if via is None:
-                    method = "+".join(rules) + "; " + ("cmekg product" if "product" in evidence else "cmekg name")
+                    method = "+".join(rules) + "; cmekg product"
                     conf = min(_confidence(rules), CONFIDENCE["cmekg product"])
                     why = f"INN {french!r} → {key!r} ({', '.join(rules)}); {evidence}"
                 else:
@@ -104,8 +101,10 @@ def add_substance_links(builder: KGBuilder, link: Link) -> Counter[str]:
 
 
 def _cmekg_english(builder: KGBuilder, rows: list[int]) -> dict[str, list[tuple[int, str]]]:
-    """English name → CMeKG ``(row, evidence)``: ingredients named by their products, and entities
-    whose own English name (英文名称, an alias) it is."""
+    """English name → CMeKG ``(row, evidence)``: ingredients named by their products.
+
+    CMeKG's own English names (英文名称) are not used: on the hand-checked sample 7 of 18 such links
+    were wrong (a combination named after one of its drugs, 氨酚曲马多胶囊 "Tramadol"; a premix; a test)."""
     if not rows:
         return {}
     ingredient = builder.relations.ids.get("ingredient")
@@ -123,13 +122,4 @@ def _cmekg_english(builder: KGBuilder, rows: list[int]) -> dict[str, list[tuple[
     out: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for key, found in cmekg_english_names(products, names).items():
         out[normalize_name(key)].extend(found)
-    drug_types = {builder.types.ids[t] for t in CMEKG_DRUG_TYPES if t in builder.types.ids}
-    for i in rows:
-        if not drug_types.intersection(builder.entities[i].types):
-            continue  # 去氨加压素检查 (a test) is named "Desmopressin" too
-        for a in builder.entities[i].aliases:
-            if not has_cjk(a) and len(a) >= 4:
-                key = normalize_name(a)
-                if all(r != i for r, _ in out[key]):
-                    out[key].append((i, f"CMeKG {builder.entities[i].name} English name {a!r}"))
     return dict(out)
