@@ -19,6 +19,7 @@ from kgrag.kg.importer import import_sources
 from kgrag.kg.loaders import make_loader
 from kgrag.kg.loaders.ddi import THESAURUS_2020, DDILoader, ThesaurusFiles, fold
 from kgrag.kg.loaders.pinned import PinnedFile
+from kgrag.kg.model import Fact
 from kgrag.kg.store import read_manifest
 
 FakePackage = Callable[[str, str, bytes], Path]
@@ -31,7 +32,7 @@ def kg() -> KnowledgeGraph:
     return builder.build()
 
 
-def interactions(kg: KnowledgeGraph, head: str, tail: str) -> list:  # type: ignore[type-arg]
+def interactions(kg: KnowledgeGraph, head: str, tail: str) -> list[Fact]:
     return [f for f in kg.facts_of(kg.index_of(head)) if f.relation == "interacts_with" and f.tail == tail]
 
 
@@ -68,8 +69,8 @@ def test_two_spellings_of_one_substance_are_one_entity_with_both_records_classes
 def test_severity_is_given_in_english_and_chinese_strongest_first_with_the_french_mechanism(kg: KnowledgeGraph) -> None:
     [fact] = interactions(kg, "ddi:acide acetylsalicylique", "ddi:classe:anticoagulants oraux")
     assert fact.qualifier.startswith(
-        "severity: contraindicated / 禁止合用, not recommended / 不建议合用, take into account / 需注意 (by dose or situation)"
-        " [ANSM: contre-indication, association déconseillée, à prendre en compte]; "
+        "severity: contraindicated / 禁止合用, not recommended / 不建议合用, take into account / 需注意 "
+        "(by dose or situation) [ANSM: contre-indication, association déconseillée, à prendre en compte]; "
         "mechanism (ANSM, in French): Majoration du risque hémorragique"
     )
     assert "conditions (ANSM, in French): contre-indication: avec : - des doses anti-inflammatoires" in fact.qualifier
@@ -100,7 +101,9 @@ def test_fold_joins_the_thesaurus_spellings() -> None:
 # -- pinned files and malformed records ------------------------------------------------------
 
 
-def _fake_thesaurus(fake_package: FakePackage, records: list[dict], name: str = "fake_pddi") -> ThesaurusFiles:  # type: ignore[type-arg]
+def _fake_thesaurus(
+    fake_package: FakePackage, records: list[dict[str, object]], name: str = "fake_pddi"
+) -> ThesaurusFiles:
     """The real index and mappings beside a thesaurus of ``records``, pinned by their own digests."""
     payload = json.dumps(records, ensure_ascii=False).encode()
     folder = fake_package(name, "thesaurus.json", payload).parent
