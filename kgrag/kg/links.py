@@ -17,6 +17,10 @@ fact's ``key`` so that any link can be re-checked against its rule:
   The drug and disease dictionaries lower-case every form, so an abbreviation cannot be told from
   a word there: a link to one of them never rests on a single word of 5 characters or fewer.
 
+* ``same_drug_substance`` — a French substance of the ANSM interaction thesaurus (``ddi``) and a
+  drug of the drug dictionary or CMeKG, by INN spelling rules (see :mod:`kgrag.kg.substance_links`).
+  ``ddi`` names are French, so they take no part in ``same_english_name``.
+
 There is no MeSH-id rule: the packaged MONDO carries no ``MESH:`` xrefs, and the MeSH ids of the
 drug and disease dictionaries are often a related descriptor's (see :mod:`kgrag.kg.loaders.mesh`),
 so they are not xrefs at all.
@@ -33,6 +37,7 @@ from kgrag.kg.builder import KGBuilder
 from kgrag.kg.drug_links import add_product_ingredients
 from kgrag.kg.graph import normalize_name
 from kgrag.kg.model import SourceInfo
+from kgrag.kg.substance_links import add_substance_links
 from kgrag.lang import has_cjk
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,9 @@ _ABBREV = re.compile(r"^[A-Z0-9]{1,5}$")
 #: looks like a word ("caps" is CAPS, a buffer, and also MONDO's lower-cased "CAPS"), so a link
 #: touching one of them never rests on a single word of :data:`SHORT_WORD` characters or fewer.
 LOWERCASED_SOURCES = ("drugs", "mesh")
+#: Sources whose Latin-script names are not English (the ANSM thesaurus' French INNs): linked by
+#: their own rules, never by ``same_english_name``.
+NOT_ENGLISH_SOURCES = ("ddi",)
 SHORT_WORD = 5
 
 
@@ -89,6 +97,7 @@ class LinkCounts:
     same_icd10_code: int = 0
     same_umls_cui: int = 0
     same_english_name: int = 0
+    same_drug_substance: int = 0
 
 
 def add_links(
@@ -149,7 +158,7 @@ def add_links(
     by_name: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     langs = ("zh", "en")
     for i, e in enumerate(builder.entities):
-        if e.stub and srcs[e.source] != "cmekg":
+        if (e.stub and srcs[e.source] != "cmekg") or srcs[e.source] in NOT_ENGLISH_SOURCES:
             continue
         for key in dict.fromkeys(english_names(e.name, langs[e.lang], e.aliases)):  # not a set: hash-seed order
             by_name[key][e.source].append(i)
@@ -166,6 +175,8 @@ def add_links(
                 for a in usable[s]:
                     for b in usable[t]:
                         link(a, b, "same_english_name", f"English name {key!r}", key)
+    for kind, n in add_substance_links(builder, link).items():
+        log.info("same_drug_substance %s: %d", kind, n)
     result = LinkCounts(**counts)
     products = add_product_ingredients(builder, file_id)
     log.info("cross-source links: %s; %d CMeKG products given a dictionary drug as ingredient", result, products)

@@ -20,6 +20,11 @@ question asks for, the relation is taken from the nearest entity that has it: a 
 a qualifier (胆囊炎 → 急性胆囊炎, 中耳炎 → 慢性中耳炎, 心肌炎 → 小儿心肌炎), then an ``is_a`` child. Such a
 fact keeps its own head, so its citation says which entity it came from.
 
+**Class rules**: a drug's classes (``member_of_class``: warfarine → anticoagulants oraux) speak for
+it, as products do for an ingredient, so the interaction thesaurus' class-level rule
+"acide acétylsalicylique —interacts with→ anticoagulants oraux" bridges "warfarin" and "aspirin".
+A class is an anchor of its member's mention (discounted), never a seed of its own.
+
 Fan-out caps keep the work bounded for hubs (糖尿病 has 1,300 in-edges, HP:0000118 tens of
 thousands): at most ``per_relation`` facts of one relation per entity and ``max_facts`` in all,
 preferring relations the question's intent asks for.
@@ -39,6 +44,7 @@ PARENT_DISCOUNT = 0.6
 INCOMING_DISCOUNT = 0.8
 PRODUCT_DISCOUNT = 0.7
 BACKOFF_DISCOUNT = 0.5
+CLASS_DISCOUNT = 0.8
 #: Qualifiers that name a variant of a disease in CMeKG ("急性" + 胆囊炎), nearest first.
 VARIANT_QUALIFIERS = ("急性", "慢性", "小儿", "儿童", "新生儿", "老年", "原发性", "继发性", "复发性", "成人", "妊娠期",
                       "婴儿", "重症", "轻度")
@@ -78,6 +84,7 @@ class ExpansionConfig:
     incoming: bool = True
     max_bridges: int = 200
     max_backoff: int = 3  # variants asked for a missing relation
+    max_classes: int = 12  # drug classes of one anchor (the thesaurus gives a drug up to 9)
 
 
 class GraphExpander:
@@ -96,6 +103,8 @@ class GraphExpander:
         self._is_a = -1 if is_a is None else is_a
         ingredient = kg.relation_code("ingredient")
         self._ingredient = -1 if ingredient is None else ingredient
+        member = kg.relation_code("member_of_class")
+        self._member = -1 if member is None else member
         #: ingredients per product, and facts per entity: the keys that order an ingredient's products
         self._n_ingredients = None if ingredient is None else kg.entity_tails_per_head(ingredient)
         self._n_facts = kg.out_degrees()
@@ -119,6 +128,14 @@ class GraphExpander:
         heads = [int(f_head[j]) for j in self.kg.in_facts(row) if rels[j] == self._ingredient]
         ranked = sorted(dict.fromkeys(heads), key=lambda p: (n_ingredients[p] != 1, -n_facts[p]))
         return ranked[: self.config.max_products]
+
+    def classes(self, row: int) -> list[int]:
+        """The drug classes ``row`` is a member of (``member_of_class``)."""
+        if self._member < 0:
+            return []
+        tails, rels = self.kg.fact_tails(), self.kg.fact_relation_codes()
+        out = [int(tails[j]) for j in self.kg.out_facts(row) if rels[j] == self._member]
+        return out[: self.config.max_classes]
 
     def _pick(self, facts: np.ndarray, prior: Callable[[str], float]) -> Iterable[int]:
         """Facts of one entity, capped per relation (more for relations the intent wants)."""
@@ -174,7 +191,10 @@ class GraphExpander:
             mention = mention_of.get(seed, -1 - seed)
             # an ingredient's products speak for it (阿司匹林 → 拜阿司匹灵 —side effect→ 出血)
             products = {a: self.products(a) for a, _ in anchors}
-            for anchor, w in anchors + [(p, w * PRODUCT_DISCOUNT) for a, w in anchors for p in products[a]]:
+            own = anchors + [(p, w * PRODUCT_DISCOUNT) for a, w in anchors for p in products[a]]
+            # a drug's classes carry the thesaurus' class-level interactions (warfarine → anticoagulants oraux)
+            own += [(k, w * CLASS_DISCOUNT) for a, w in anchors for k in self.classes(a)]
+            for anchor, w in own:
                 if anchor not in anchored or anchored[anchor][1] < w:
                     anchored[anchor] = (mention, w, seed)
             for anchor, w in anchors:
@@ -234,7 +254,8 @@ class GraphExpander:
             if len(out) == 0:
                 continue
             tails = f_tail[out]
-            hit = np.isin(tails, rows) & ~self._is_link[f_rel[out]]
+            # a membership joins a drug to its own class, which another mention may also have anchored
+            hit = np.isin(tails, rows) & ~self._is_link[f_rel[out]] & (f_rel[out] != self._member)
             for j, tail in zip(out[hit].tolist(), tails[hit].tolist(), strict=True):
                 other_mention, other_weight, _ = anchored[int(tail)]
                 if other_mention == mention or j in found:

