@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     store: Path = Field(Path("kg/store/default"), description="KG store folder used by default")
     index: Path = Field(Path("indexes/default"), description="vector index folder used by default")
     default_sources: tuple[str, ...] = Field(
-        ("cmekg", "hpo", "mondo", "icd10cm", "drugs", "mesh"), description="sources of the default store"
+        ("cmekg", "hpo", "mondo", "icd10cm", "drugs", "mesh", "ddi"), description="sources of the default store"
     )
     log_level: str = Field("WARNING", description="logging level of the CLI and service")
 

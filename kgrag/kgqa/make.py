@@ -24,6 +24,8 @@ from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.consult import CONSULT, Consultations
 from kgrag.kgqa.generator import KGQAGenerator, check_request
+from kgrag.kgqa.interactions import SOURCE as INTERACTION_SOURCE
+from kgrag.kgqa.interactions import interaction_records
 from kgrag.kgqa.paraphrase import Rephraser
 from kgrag.kgqa.templates import TYPES, TemplateBank, load_bank
 from kgrag.lang import LANGS
@@ -121,6 +123,8 @@ def _make(kg: KnowledgeGraph, bank: TemplateBank, store: Path, out: Path, rels: 
         records += Rephraser(gen.names, bank, seed=seed).variants(records)
     if CONSULT in types:
         records += Consultations(gen.names, seed=seed).records(CONSULT_PER_LANG, langs)
+    if "relation" in types and INTERACTION_SOURCE in srcs:  # "Can I take X with Y?" (kgqa/interactions.py)
+        records += interaction_records(gen.names, seed=seed, langs=langs)
     if limit is not None and len(records) > limit:  # the limit is on the whole: a seeded draw keeps the mix
         keep = sorted(random.Random(f"{seed}\tlimit").sample(range(len(records)), limit))
         records = [records[i] for i in keep]

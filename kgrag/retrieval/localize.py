@@ -22,9 +22,12 @@ _WORDS = re.compile(r"[a-z]+")
 _SPLIT = re.compile(r"[;；,，（）()/]")
 MAX_TWINS = 8
 """Links looked at per entity (a few CMeKG entities have hundreds of same-name links)."""
-LINK_PREFERENCE = ("same_english_name", "same_umls_cui", "same_icd10_code")
+LINK_PREFERENCE = ("same_english_name", "same_drug_substance", "same_umls_cui", "same_icd10_code")
 """Whose name a twin lends first: one of the same name, of the same concept, of the same code
 (an ICD-10-CM code's title is narrower: "... without complications")."""
+FOREIGN_SOURCES = frozenset({"ddi"})
+"""Sources whose Latin-script names are not English (the ANSM thesaurus' French INNs): named in
+English, as in Chinese, by a twin when one is linked."""
 _DASHES = str.maketrans({"—": "-", "–": "-", "‐": "-"})
 
 
@@ -40,7 +43,7 @@ class NameLocalizer:
 
     def name(self, row: int, lang: str) -> str | None:
         own = self.kg.entity_name(row)
-        if has_cjk(own) == (lang == "zh"):
+        if has_cjk(own) == (lang == "zh") and self.kg.entity_source(row) not in FOREIGN_SOURCES:
             return None
         key = (row, lang)
         if key not in self._cache:
