@@ -34,7 +34,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from kgrag.kg.builder import KGBuilder
-from kgrag.kg.drug_links import add_product_ingredients
+from kgrag.kg.drug_links import add_drug_links, add_product_ingredients
 from kgrag.kg.graph import normalize_name
 from kgrag.kg.model import SourceInfo
 from kgrag.kg.substance_links import add_substance_links
@@ -177,7 +177,9 @@ def add_links(
                         link(a, b, "same_english_name", f"English name {key!r}", key)
     for kind, n in add_substance_links(builder, link).items():
         log.info("same_drug_substance %s: %d", kind, n)
+    linked = add_drug_links(builder, link)
     result = LinkCounts(**counts)
-    products = add_product_ingredients(builder, file_id)
-    log.info("cross-source links: %s; %d CMeKG products given a dictionary drug as ingredient", result, products)
+    products = add_product_ingredients(builder, file_id, skip=linked)
+    log.info("cross-source links: %s (%d dictionary drugs to CMeKG ingredients); %d CMeKG products given a "
+             "dictionary drug as ingredient", result, len(linked), products)
     return result

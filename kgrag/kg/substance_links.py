@@ -63,7 +63,7 @@ def add_substance_links(builder: KGBuilder, link: Link) -> Counter[str]:
         e = builder.entities[i]
         for n in (e.name, *e.aliases):
             drug_names[normalize_name(n)].add(i)
-    cmekg_names = _cmekg_english(builder, by_source[CMEKG])
+    cmekg_names = cmekg_english(builder, by_source[CMEKG])
 
     for i in substances:
         french = builder.entities[i].id.removeprefix(DDI + ":")
@@ -100,7 +100,7 @@ def add_substance_links(builder: KGBuilder, link: Link) -> Counter[str]:
     return counts
 
 
-def _cmekg_english(builder: KGBuilder, rows: list[int]) -> dict[str, list[tuple[int, str]]]:
+def cmekg_english(builder: KGBuilder, rows: list[int]) -> dict[str, list[tuple[int, str]]]:
     """English name → CMeKG ``(row, evidence)``: ingredients named by their products.
 
     CMeKG's own English names (英文名称) are not used: on the hand-checked sample 7 of 18 such links

@@ -2,12 +2,12 @@
 one calls "Hyperglycemia" (issue 13, facts in the question's language).
 
 A name comes from the KG, never from a translation: for a Chinese-named entity asked about in
-English, the name of a cross-source twin from an English source (HPO, MONDO, ICD-10-CM, joined by
-``same_*`` links), else its first ``英文名称`` value that reads as an English name (pinyin,
+English, the name of a cross-source twin from an English source (HPO, MONDO, the drug dictionary,
+joined by identity links), else its first ``英文名称`` value that reads as an English name (pinyin,
 all-capitals abbreviations and codes left out; of several, the one whose words the English
 sources use most, since CMeKG's English names carry OCR slips: "Mefformin", "Metforrrun"); for an
-English-named entity asked about in Chinese, a twin's Chinese name. None when the KG has no such
-name: the original stays alone.
+English-named entity asked about in Chinese, a twin's Chinese name; last, an ICD-10-CM twin of the
+same code. None when the KG has no such name: the original stays alone.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ _WORDS = re.compile(r"[a-z]+")
 _SPLIT = re.compile(r"[;；,，（）()/]")
 MAX_TWINS = 8
 """Links looked at per entity (a few CMeKG entities have hundreds of same-name links)."""
-LINK_PREFERENCE = ("same_english_name", "same_drug_substance", "same_umls_cui", "same_icd10_code")
-"""Whose name a twin lends first: one of the same name, of the same concept, of the same code
-(an ICD-10-CM code's title is narrower: "... without complications")."""
+IDENTITY_LINKS = ("same_english_name", "same_drug_substance", "same_umls_cui")
+"""Twins whose name is the entity's own in another language, best first."""
+CODE_LINKS = ("same_icd10_code",)
+"""Twins of the same code: their title is often narrower ("Other and unspecified asthma"), so
+their name comes last, after the entity's own English names."""
 FOREIGN_SOURCES = frozenset({"ddi"})
 """Sources whose Latin-script names are not English (the ANSM thesaurus' French INNs): named in
 English, as in Chinese, by a twin when one is linked."""
@@ -47,14 +49,16 @@ class NameLocalizer:
             return None
         key = (row, lang)
         if key not in self._cache:
-            self._cache[key] = self._twin_name(row, lang) or (self._english_name(row) if lang == "en" else None)
+            self._cache[key] = (self._twin_name(row, lang, IDENTITY_LINKS)
+                                or (self._english_name(row) if lang == "en" else None)
+                                or self._twin_name(row, lang, CODE_LINKS))
         return self._cache[key]
 
-    def _twin_name(self, row: int, lang: str) -> str | None:
+    def _twin_name(self, row: int, lang: str, relations: tuple[str, ...]) -> str | None:
         kg = self.kg
-        links = kg.links_of(row)[: 4 * MAX_TWINS]
-        rank = {rel: n for n, rel in enumerate(LINK_PREFERENCE)}
-        links.sort(key=lambda link: rank.get(kg.fact_relation(link[0]), len(rank)))
+        rank = {rel: n for n, rel in enumerate(relations)}
+        links = [link for link in kg.links_of(row)[: 4 * MAX_TWINS] if kg.fact_relation(link[0]) in rank]
+        links.sort(key=lambda link: rank[kg.fact_relation(link[0])])
         for _, other in links[:MAX_TWINS]:
             name = kg.entity_name(other)
             if has_cjk(name) == (lang == "zh") and not name.startswith(("hpo:", "mondo:", "icd10cm:")):

@@ -146,15 +146,16 @@ def ingredient_aliases(kg: KnowledgeGraph) -> list[tuple[str, int]]:
     English name, without dosage-form words, leaves a name of 4+ letters lends that name to the
     ingredient as an alias (computed when the linker is built; the store is unchanged). An
     ingredient that would get more than 2 different names is a salt or excipient that CMeKG lists
-    alone (盐酸, 水, 氧), not the drug, and gets none.
+    alone (盐酸, 水, 氧), not the drug, and gets none. Only CMeKG's own ingredient facts count: the
+    dictionary drug a product gets as ingredient (:mod:`kgrag.kg.drug_links`) is the same drug again.
     """
-    code = kg.relation_code("ingredient")
-    if code is None:
+    code, cmekg = kg.relation_code("ingredient"), kg.source_code("cmekg")
+    if code is None or cmekg is None:
         return []
     f_tail = kg.fact_tails()
-    rows = np.flatnonzero((kg.fact_relation_codes() == code) & (f_tail >= 0))
+    rows = np.flatnonzero((kg.fact_relation_codes() == code) & (f_tail >= 0) & (kg.fact_source_codes() == cmekg))
     heads, tails = kg.fact_heads()[rows], f_tail[rows]
-    single = kg.entity_tails_per_head(code) == 1
+    single = np.bincount(heads, minlength=kg.n_entities) == 1
     out: dict[tuple[str, int], None] = {}
     for product, ingredient in zip(heads[single[heads]], tails[single[heads]], strict=True):
         for name in kg.aliases(int(product)):

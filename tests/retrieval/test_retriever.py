@@ -38,7 +38,8 @@ def test_english_question_reaches_chinese_facts_through_links(retriever: KGRetri
 @pytest.mark.parametrize("question", ["What are the side effects of aspirin?", "阿司匹林有什么副作用？"])
 def test_an_ingredient_reaches_the_side_effects_kept_on_its_products(retriever: KGRetriever, question: str) -> None:
     result = retriever.retrieve(question, top_k=5)
-    assert [e.entity_id for e in result.entities] == ["cmekg:阿司匹林"]
+    linked = [e.entity_id for e in result.entities]  # in English also the drug dictionary's aspirin, its twin
+    assert "cmekg:阿司匹林" in linked and set(linked) <= {"cmekg:阿司匹林", "drugs:DB00945"}
     kg = retriever.kg
     for f in result.facts[:4]:
         assert f.relation == "side_effect"
