@@ -1,6 +1,7 @@
 """KG-QA ``relation`` records read back as retrieval questions, for ``kgrag eval retrieval --questions``.
 
-A record's ``facts`` are its gold (every one of them answers it); its ``accepted`` set adds, as
+A record's ``facts`` are its gold (every one of them answers it: facts of its head, or of a twin
+of it where the head has none); its ``accepted`` set adds, as
 :mod:`kgrag.kgqa.questions` does, the same relation and tail text reached through a twin of the
 head (:meth:`~kgrag.kgqa.questions.QuestionGenerator.twins`). The record's ``family`` is the
 question's style (``heldout_carer``), the last part of its id its template (the phrasing's id).
@@ -57,15 +58,17 @@ def _question(ex: Example, kg: KnowledgeGraph, gen: QuestionGenerator) -> EvalQu
         raise DataError(ex.path or ex.id, ex.line or None,
                         f"field 'head' {ex.head!r} is no entity of this store; evaluate with the store "
                         "the data was made from (--store)") from None
-    wrong = [j for j in ex.facts if j >= kg.n_facts or kg.fact_head(j) != row or kg.fact_relation(j) != ex.relation]
+    twins = gen.twins(row)
+    owners = {row, *twins}  # a KG-QA record answers from a twin's facts where its head has none
+    wrong = [j for j in ex.facts
+             if j >= kg.n_facts or kg.fact_head(j) not in owners or kg.fact_relation(j) != ex.relation]
     if wrong:
         raise DataError(ex.path or ex.id, ex.line or None,
-                        f"field 'facts': row {wrong[0]} is not a {ex.relation} fact of {ex.head} in this store "
-                        f"({kg.n_facts} facts); evaluate with the store the data was made from (--store), "
+                        f"field 'facts': row {wrong[0]} is not a {ex.relation} fact of {ex.head} (or a twin) in this "
+                        f"store ({kg.n_facts} facts); evaluate with the store the data was made from (--store), "
                         "or make the data again from this one")
     gold = tuple(sorted(set(ex.facts)))
     tails = {kg.fact_tail_text(j).casefold() for j in gold}
-    twins = gen.twins(row)
     extra = [j for t in twins for j in gen.facts(t, ex.relation) if kg.fact_tail_text(j).casefold() in tails]
     return EvalQuestion(
         qid=ex.id, text=ex.question, lang=ex.lang, style=ex.family or "template", relation=ex.relation,
