@@ -163,14 +163,16 @@ def _split(value: str) -> list[str]:
 
 def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "group", rag: bool = False) -> Table:
     table = Table(title=title)
-    rag_cols = ["echoed ✓", "fact in prompt"] if rag else []
+    rag_cols = ["echoed ✓", "fact in prompt", "supported", "composed"] if rag else []
     for col in (first, "n", "accuracy", "no echo", "open n", "recall", *rag_cols):
         table.add_column(col, justify="left" if col == first else "right", no_wrap=True)
     for name, fig in figures.items():
         recall = "" if fig["recall"] is None else f"{fig['recall']:.3f}"
         open_n = str(fig["n_open"]) if fig["n_open"] else ""
         shown = "" if fig["in_prompt"] is None else f"{fig['in_prompt']:.3f}"
-        extra = [str(fig["echoed_correct"]), shown] if rag else []
+        supported = "" if fig["supported"] is None else f"{fig['supported']:.3f}"
+        composed = f"{fig['composed']}/{fig['n_checked']}" if fig["n_checked"] else ""
+        extra = [str(fig["echoed_correct"]), shown, supported, composed] if rag else []
         table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", f"{fig['accuracy_no_echo']:.3f}", open_n, recall,
                       *extra)
     return table
@@ -269,7 +271,10 @@ def qa_cmd(
         console.print(
             "no echo: accuracy counting answers that repeat lines of the prompt's facts block as wrong; "
             "echoed ✓: correct open answers that repeat lines of the prompt's facts block; fact in prompt: share "
-            "of questions whose answer's KG fact was among the retrieved facts (retrieval's ceiling)"
+            "of questions whose answer's KG fact was among the retrieved facts (retrieval's ceiling); supported: "
+            "share of judged answer sentences that the facts they cite support, over the answers the service "
+            "shows as the model wrote them; composed: open answers the service would replace by one composed "
+            "from the facts (echo, no citation, contradiction), counted apart"
         )
     if skipped:
         console.print(
