@@ -57,7 +57,9 @@ def _table(
 @eval_app.command("retrieval")
 def retrieval_cmd(
     store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
-    index: Path = typer.Option(None, "--index", "-i", help="vector index folder (default: none; structure + lexical)"),
+    index: Path = typer.Option(
+        None, "--index", "-i", help="vector index folder, or none (the default: structure + lexical only)"
+    ),
     n: int = typer.Option(600, "--n", "-n", help="questions per language"),
     split: str = typer.Option("test", "--split", help="dev (for tuning), test (for reports) or all"),
     seed: int = typer.Option(0, "--seed", help="question sampling seed"),
@@ -86,6 +88,7 @@ def retrieval_cmd(
 
     settings = get_settings()
     store = store or settings.store
+    index = None if index is not None and str(index).lower() == "none" else index
     lang_list = [x.strip() for x in langs.split(",") if x.strip()]
     if split not in SPLITS or not lang_list or not set(lang_list) <= set(LANGS) or n < 1:
         raise ConfigError(
