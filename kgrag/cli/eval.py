@@ -57,7 +57,7 @@ def _table(
 @eval_app.command("retrieval")
 def retrieval_cmd(
     store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
-    index: Path = typer.Option(
+    index: Path | None = typer.Option(
         None, "--index", "-i", help="vector index folder, or none (the default: structure + lexical only)"
     ),
     n: int = typer.Option(600, "--n", "-n", help="questions per language"),
