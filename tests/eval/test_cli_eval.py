@@ -49,7 +49,8 @@ def test_a_questions_file_that_is_not_there_is_refused_before_loading(tmp_path: 
 
 def test_index_none_is_no_index_and_a_prompts_worth_of_facts_is_scored(default_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    args = ["retrieval", "--store", str(default_store), "--index", "none", "--n", "4", "--langs", "en", "--out", str(out)]
+    args = ["retrieval", "--store", str(default_store), "--index", "none", "--n", "4", "--langs", "en",
+            "--out", str(out)]
     result = runner.invoke(eval_app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text(encoding="utf-8"))
