@@ -29,13 +29,11 @@ def _eval() -> None:
 _CAUSE = {"no_link": "none", "wrong_link": "link", "intent_miss": "intent", "ranking": "rank"}
 
 
-def _row(name: str, fig: dict[str, Any]) -> list[str]:
+def _row(name: str, fig: dict[str, Any], ks: tuple[int, ...]) -> list[str]:
     return [
         name,
         str(fig["n"]),
-        f"{fig['recall@1']:.3f}",
-        f"{fig['recall@5']:.3f}",
-        f"{fig['recall@10']:.3f}",
+        *(f"{fig[f'recall@{k}']:.3f}" for k in ks),
         f"{fig['mrr']:.3f}",
         f"{fig['p50_ms']:.1f}",
         f"{fig['p95_ms']:.1f}",
@@ -43,20 +41,25 @@ def _row(name: str, fig: dict[str, Any]) -> list[str]:
     ]
 
 
-def _table(title: str, figures: dict[str, dict[str, Any]]) -> Table:
+def _table(
+    title: str, figures: dict[str, dict[str, Any]], ks: tuple[int, ...] = (1, 5, 10), prompt_k: int = 0
+) -> Table:
     table = Table(title=title)
-    for col in ("group", "n", "R@1", "R@5", "R@10", "MRR", "p50 ms", "p95 ms"):
+    recall_cols = [f"R@{k}" + (" (prompt)" if k == prompt_k else "") for k in ks]
+    for col in ("group", "n", *recall_cols, "MRR", "p50 ms", "p95 ms"):
         table.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
     table.add_column("misses by cause", overflow="fold")
     for name, fig in figures.items():
-        table.add_row(*_row(name, fig))
+        table.add_row(*_row(name, fig, ks))
     return table
 
 
 @eval_app.command("retrieval")
 def retrieval_cmd(
     store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
-    index: Path = typer.Option(None, "--index", "-i", help="vector index folder (default: none; structure + lexical)"),
+    index: Path | None = typer.Option(
+        None, "--index", "-i", help="vector index folder, or none (the default: structure + lexical only)"
+    ),
     n: int = typer.Option(600, "--n", "-n", help="questions per language"),
     split: str = typer.Option("test", "--split", help="dev (for tuning), test (for reports) or all"),
     seed: int = typer.Option(0, "--seed", help="question sampling seed"),
@@ -66,59 +69,86 @@ def retrieval_cmd(
     by_relation: bool = typer.Option(True, "--by-relation/--no-by-relation", help="also show the per-relation table"),
     device: str = typer.Option("cpu", "--device", "-d", help="device of the question embedder: cpu, cuda"),
     weights: str = typer.Option("", "--weights", help="channel weights, e.g. structure=0,lexical=0 (dense only)"),
+    questions_file: Path = typer.Option(
+        None, "--questions", "-q",
+        help="KG-QA JSONL whose relation records are the questions (`kgrag eval make-patient-set`); "
+        "--n, --split and --seed are then not used",
+    ),
 ) -> None:
-    """Recall@1/5/10 and MRR of the retriever on generated questions, by language, style and relation."""
+    """Recall@1/5/k/10 and MRR of the retriever on generated questions, by language, style and relation
+    (k: the facts a prompt gets, KGRAG_TOP_K)."""
     from kgrag.errors import ConfigError
-    from kgrag.eval.retrieval import evaluate, report, write_json_atomic
+    from kgrag.eval.question_file import eval_questions
+    from kgrag.eval.retrieval import KS, evaluate, report, write_json_atomic
     from kgrag.kgqa.questions import DEV_FRACTION, SPLITS, QuestionGenerator
+    from kgrag.kgqa.records import read_examples
     from kgrag.lang import LANGS
     from kgrag.retrieval.ranking import RankingConfig
     from kgrag.retrieval.retriever import KGRetriever
 
     settings = get_settings()
     store = store or settings.store
+    index = None if index is not None and str(index).lower() == "none" else index
     lang_list = [x.strip() for x in langs.split(",") if x.strip()]
     if split not in SPLITS or not lang_list or not set(lang_list) <= set(LANGS) or n < 1:
         raise ConfigError(
             f"bad --split {split!r}, --langs {langs!r} or --n {n}: split is one of {', '.join(SPLITS)}, "
             f"langs a comma-separated subset of {', '.join(LANGS)}, n at least 1"
         )
+    examples = read_examples(questions_file) if questions_file is not None else None
     t0 = time.perf_counter()
     ranking = RankingConfig.parse(weights)
     retriever = KGRetriever.load(store, index, device=device, ranking=ranking)
     load_s = time.perf_counter() - t0
-    generator = QuestionGenerator(retriever.kg, split_seed=split_seed)
-    questions = generator.generate(n, langs=lang_list, split=split, seed=seed)
+    left_out: dict[str, int] = {}
+    if examples is not None:
+        questions, left_out = eval_questions([e for e in examples if e.lang in lang_list], retriever.kg)
+        if not questions:
+            raise ConfigError(f"questions: {questions_file} has no relation record with fact rows in {langs}")
+    else:
+        generator = QuestionGenerator(retriever.kg, split_seed=split_seed)
+        questions = generator.generate(n, langs=lang_list, split=split, seed=seed)
+    ks = tuple(sorted({*KS, settings.top_k}))
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"retrieving for {len(questions)} questions", total=len(questions))
-        outcomes = evaluate(retriever, questions, progress=lambda k: bar.advance(task, k))
-    metrics = report(outcomes)
+        outcomes = evaluate(retriever, questions, top_k=max(ks), progress=lambda k: bar.advance(task, k))
+    metrics = report(outcomes, ks, by_template=examples is not None)
     config = {
         "store": str(store),
         "store_checksum": retriever.kg.checksum,
         "index": None if index is None else str(index),
-        "n_per_lang": n,
+        "questions": None if questions_file is None else str(questions_file),
+        "n_per_lang": None if examples is not None else n,
         "langs": lang_list,
-        "seed": seed,
-        "top_k": 10,
+        "seed": None if examples is not None else seed,
+        "top_k": max(ks),
+        "prompt_top_k": settings.top_k,
         "ranking": dataclasses.asdict(ranking),
         "device": device,
         "load_s": round(load_s, 2),
     }
+    if left_out:
+        config["records_left_out"] = left_out
     split_info = {
         "requested": split,
         "split_seed": split_seed,
         "dev_fraction": DEV_FRACTION,
         "method": "sha256(split_seed, smallest entity id of the head's link component) < dev_fraction → dev",
     }
+    if examples is not None:  # the records' own split (the KG-QA generator's: train, validation, test)
+        split_info = {"from_questions_file": dict(Counter(q.split for q in questions))}
+    what = f"questions of {questions_file}" if questions_file is not None else f"{split} questions"
     console.print(
         _table(
-            f"retrieval on {len(questions)} {split} questions ({store})",
+            f"retrieval on {len(questions)} {what} ({store})",
             {**{"all": metrics["overall"]}, **metrics["by_lang"], **metrics["by_lang_style"]},
+            ks, settings.top_k,
         )
     )
     if by_relation:
-        console.print(_table("by language and relation", metrics["by_lang_relation"]))
+        console.print(_table("by language and relation", metrics["by_lang_relation"], ks, settings.top_k))
+    if left_out:
+        console.print("records not ranked: " + "; ".join(f"{v:,} {k}" for k, v in left_out.items()))
     if out is not None:
         payload = {
             "config": config,
@@ -136,14 +166,16 @@ def _split(value: str) -> list[str]:
 
 def _qa_table(title: str, figures: dict[str, dict[str, Any]], first: str = "group", rag: bool = False) -> Table:
     table = Table(title=title)
-    rag_cols = ["echoed ✓", "fact in prompt"] if rag else []
+    rag_cols = ["echoed ✓", "fact in prompt", "supported", "composed"] if rag else []
     for col in (first, "n", "accuracy", "no echo", "open n", "recall", *rag_cols):
         table.add_column(col, justify="left" if col == first else "right", no_wrap=True)
     for name, fig in figures.items():
         recall = "" if fig["recall"] is None else f"{fig['recall']:.3f}"
         open_n = str(fig["n_open"]) if fig["n_open"] else ""
         shown = "" if fig["in_prompt"] is None else f"{fig['in_prompt']:.3f}"
-        extra = [str(fig["echoed_correct"]), shown] if rag else []
+        supported = "" if fig["supported"] is None else f"{fig['supported']:.3f}"
+        composed = f"{fig['composed']}/{fig['n_checked']}" if fig["n_checked"] else ""
+        extra = [str(fig["echoed_correct"]), shown, supported, composed] if rag else []
         table.add_row(name, str(fig["n"]), f"{fig['accuracy']:.3f}", f"{fig['accuracy_no_echo']:.3f}", open_n, recall,
                       *extra)
     return table
@@ -242,7 +274,10 @@ def qa_cmd(
         console.print(
             "no echo: accuracy counting answers that repeat lines of the prompt's facts block as wrong; "
             "echoed ✓: correct open answers that repeat lines of the prompt's facts block; fact in prompt: share "
-            "of questions whose answer's KG fact was among the retrieved facts (retrieval's ceiling)"
+            "of questions whose answer's KG fact was among the retrieved facts (retrieval's ceiling); supported: "
+            "share of judged answer sentences that the facts they cite support, over the answers the service "
+            "shows as the model wrote them; composed: open answers the service would replace by one composed "
+            "from the facts (echo, no citation, contradiction), counted apart"
         )
     if skipped:
         console.print(
@@ -265,6 +300,36 @@ def qa_cmd(
     if predictions is not None:
         write_jsonl_atomic(predictions, [o.as_dict() for o in report.outcomes])
         console.print(f"[green]wrote[/] {predictions}")
+
+
+@eval_app.command("make-patient-set")
+def make_patient_set_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL to write (chat layout: `kgrag eval qa --data` reads it)"),
+    store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
+    n: int = typer.Option(360, "--n", "-n", help="questions per language"),
+    langs: str = typer.Option("zh,en", "--langs", help="languages, comma-separated: zh, en"),
+    seed: int = typer.Option(0, "--seed", help="sampling seed: the same seed and store give the same file"),
+) -> None:
+    """Write the held-out patient-phrased question set (test-split entities, phrasings no template or
+    cue file uses; kgrag/eval/data/patient_phrasings.tsv) with gold facts, for `eval retrieval
+    --questions` and `eval qa --data`."""
+    from kgrag.eval.patient_set import PatientSetMaker, style_counts
+    from kgrag.kg.store import load_store
+    from kgrag.kgqa.dataset_formats import to_chat
+
+    settings = get_settings()
+    store = store or settings.store
+    t0 = time.perf_counter()
+    maker = PatientSetMaker(load_store(store))
+    records = maker.make(n, langs=_split(langs), seed=seed)
+    write_jsonl_atomic(out, [to_chat(r) for r in records])
+    table = Table(title=f"{len(records)} patient-phrased questions from {store}")
+    for col in ("language/style", "n"):
+        table.add_column(col, justify="left" if col != "n" else "right")
+    for key, count in style_counts(records).items():
+        table.add_row(key, str(count))
+    console.print(table)
+    console.print(f"[green]wrote[/] {out} in {time.perf_counter() - t0:.1f} s")
 
 
 eval_app.command("mcq")(mcq_cmd)

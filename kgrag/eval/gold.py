@@ -36,7 +36,7 @@ from kgrag.errors import ConfigError, DataError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.entities import EntityNames
 from kgrag.kgqa.records import Example
-from kgrag.kgqa.templates import TemplateBank, literal_item, load_bank
+from kgrag.kgqa.templates import TemplateBank, clean_item, literal_item, load_bank
 from kgrag.text import nfkc_casefold
 
 SKIP_DESCRIPTION = "description (free text: no items to match)"
@@ -207,6 +207,11 @@ class GoldExtractor:
             return self.names.label(tail, lang)
         return literal_item(self.kg.fact_value(row) or "", lang, self.kg.fact_relation(row))
 
+    def _stored(self, row: int) -> str | None:
+        """The tail of fact ``row`` as the store writes it (its entity's name or its value), cleaned."""
+        tail = self.kg.fact_tail(row)
+        return clean_item(self.kg.entity_name(tail) if tail >= 0 else self.kg.fact_value(row) or "") or None
+
     def _check_rows(self, example: Example) -> None:
         if any(row >= self.kg.n_facts for row in example.facts):
             raise DataError(
@@ -221,7 +226,9 @@ class GoldExtractor:
         if example.relation == "icd10" and not example.facts:  # an ICD-10-CM entity: its own code
             texts = [example.head.split(":", 1)[-1]]
         else:
-            texts = [t for row in example.facts if (t := self.tail_text(row, example.lang))]
+            # a tail with no name in the record's language counts as the store writes it, where the
+            # reference names it so (the patient-phrased set's English names in Chinese answers)
+            texts = [t for row in example.facts if (t := self.tail_text(row, example.lang) or self._stored(row))]
         reference = match_key(example.answer)
         items: dict[str, str] = {}
         for text in texts:

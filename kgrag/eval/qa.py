@@ -12,7 +12,12 @@
 
 Closed-book, a question's prompt is the question alone (the chat template adds its default
 system prompt); with retrieval it is exactly the service's grounded prompt
-(:meth:`~kgrag.generation.answer.Answerer.prepare`).
+(:meth:`~kgrag.generation.answer.Answerer.prepare`), and every open answer is checked against
+the facts it was given as the service checks it (:func:`~kgrag.generation.checking.apply_check`):
+``supported`` is the share of its judged sentences that the facts they cite support, over the
+answers the service would show as the model wrote them; an answer the service would replace by
+one composed from the facts (an echo of the facts block, no citation, a contradiction) is counted
+in ``composed``, apart, and its sentences in ``supported_all`` only.
 
 Example:
     >>> examples = read_examples("data/kgqa/default/chat/test.jsonl")
@@ -31,10 +36,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgrag.errors import ConfigError, DataError
+from kgrag.eval.answer_checks import check_fields, check_figures
 from kgrag.eval.gold import SKIP_NO_GOLD, Gold, GoldExtractor, score_open, skip_reason
 from kgrag.eval.scoring import Progress, choice_scores, generate_answers
 from kgrag.generation.answer import Answerer
 from kgrag.generation.models import HFChatModel
+from kgrag.generation.prompts import Citation
 from kgrag.generation.types import GenerationConfig, Message
 from kgrag.kgqa.generator import valid_relations
 from kgrag.kgqa.records import Example
@@ -60,6 +67,10 @@ class QAOutcome:
         in_prompt: with retrieval, a fact the record's answer states (its ``facts`` rows) is among
             the prompt's facts; None closed-book or when the record names no fact row. It splits
             retrieval's misses from the reader's.
+        sentences_supported, sentences_judged: with retrieval, an open answer's sentences that its
+            cited facts support, and those judged (supported or not; conversational ones are not).
+        composed: with retrieval, the service would show an answer composed from the facts instead
+            (``compose_reason``: echo, cites_nothing or contradiction).
     """
 
     id: str
@@ -79,6 +90,10 @@ class QAOutcome:
     echoed: bool = False
     in_prompt: bool | None = None
     family: str = "template"
+    sentences_supported: int | None = None
+    sentences_judged: int | None = None
+    composed: bool | None = None
+    compose_reason: str | None = None
 
     @classmethod
     def of(cls, ex: Example, prompt_tokens: int, correct: bool, **fields: Any) -> QAOutcome:
@@ -99,6 +114,9 @@ class QAOutcome:
             out |= {k: getattr(self, k) for k in ("prediction", "gold", "found", "recall", "echoed")}
         if self.in_prompt is not None:
             out["in_prompt"] = self.in_prompt
+        if self.composed is not None:
+            out |= {k: getattr(self, k) for k in ("sentences_supported", "sentences_judged", "composed",
+                                                  "compose_reason")}
         return {**out, "correct": self.correct}
 
 
@@ -149,6 +167,7 @@ def _cell(outs: Sequence[QAOutcome]) -> dict[str, Any]:
         # with retrieval: the share of questions (that name fact rows) whose gold fact was in the prompt
         "n_in_prompt_known": len(known),
         "in_prompt": round(sum(known) / len(known), 4) if known else None,
+        **check_figures(outs),
     }
 
 
@@ -238,25 +257,38 @@ def select_questions(
     return [e for _, e in scored], dict(skipped)
 
 
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    """A question's messages; the marks of its facts block ("<facts>", "— 病因 —") that an answer
+    repeating the block verbatim contains; whether a gold fact row is among the prompt's facts
+    (None closed-book, or for a record without fact rows); the prompt's facts and their language
+    (None closed-book)."""
+
+    messages: tuple[Message, ...]
+    marks: tuple[str, ...] = ()
+    in_prompt: bool | None = None
+    citations: tuple[Citation, ...] | None = None
+    lang: str = ""
+
+
 def _prompts(
     examples: Sequence[Example], answerer: Answerer | None, config: GenerationConfig, progress: Progress | None
-) -> tuple[list[tuple[Message, ...]], list[tuple[str, ...]], list[bool | None]]:
-    """Each question's messages; the marks of its facts block ("<facts>", "— 病因 —") that an
-    answer repeating the block verbatim contains; whether a gold fact row is among the prompt's
-    facts (None closed-book, or for a record without fact rows)."""
+) -> list[_Prompt]:
+    """Each question's prompt (:class:`_Prompt`), as the service builds it with retrieval."""
     if answerer is None:
         # every turn before the reference answer: a follow-up keeps the turn it refers back to
-        return [tuple(e.messages[:-1]) for e in examples], [() for _ in examples], [None for _ in examples]
-    messages, marks, in_prompt = [], [], []
+        return [_Prompt(tuple(e.messages[:-1])) for e in examples]
+    out = []
     for n, e in enumerate(examples, 1):
         prepared = answerer.prepare(e.question, [m for m in e.messages[:-2] if m.role != "system"], config=config)
-        messages.append(prepared.messages)
-        cited = prepared.prompt.citations
-        marks.append(("<facts>", *{f"— {c.relation} —" for c in cited}))
-        in_prompt.append(bool(set(e.facts) & {c.fact for c in cited}) if e.facts else None)
+        cited = tuple(prepared.prompt.citations)
+        out.append(_Prompt(
+            prepared.messages, ("<facts>", *{f"— {c.relation} —" for c in cited}),
+            bool(set(e.facts) & {c.fact for c in cited}) if e.facts else None, cited, prepared.lang,
+        ))
         if progress is not None and (n % 50 == 0 or n == len(examples)):
             progress("retrieving", n, len(examples))
-    return messages, marks, in_prompt
+    return out
 
 
 def evaluate_qa(
@@ -305,26 +337,29 @@ def evaluate_qa(
         else:
             skipped[SKIP_NO_GOLD] += 1
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0, repetition_penalty=repetition_penalty)
-    messages, marks, in_prompt = _prompts([e for _, e in choice] + [e for _, e, _ in open_], answerer, config, progress)
+    prompts = _prompts([e for _, e in choice] + [e for _, e, _ in open_], answerer, config, progress)
+    messages = [p.messages for p in prompts]
     ids = [model.encode(m) for m in messages]
     n = len(choice)
     outcomes: list[tuple[int, QAOutcome]] = []
-    for (pos, ex), prompt, seen, s in zip(
-        choice, ids[:n], in_prompt[:n], choice_scores(model, [e for _, e in choice], ids[:n], batch_size, progress),
+    for (pos, ex), prompt, p, s in zip(
+        choice, ids[:n], prompts[:n], choice_scores(model, [e for _, e in choice], ids[:n], batch_size, progress),
         strict=True,
     ):
         best = max(range(len(s)), key=s.__getitem__)
         fields = dict(
-            answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), in_prompt=seen
+            answer_index=ex.answer_index, predicted=best, option_scores=tuple(s), in_prompt=p.in_prompt
         )
         outcomes.append((pos, QAOutcome.of(ex, len(prompt), best == ex.answer_index, **fields)))
     lengths = [len(p) for p in ids[n:]]
     texts = generate_answers(model, messages[n:], config, lengths=lengths, batch_size=batch_size, progress=progress)
-    for (pos, ex, gold), prompt, text, mark, seen in zip(open_, ids[n:], texts, marks[n:], in_prompt[n:], strict=True):
+    for (pos, ex, gold), prompt, text, p in zip(open_, ids[n:], texts, prompts[n:], strict=True):
         sc = score_open(text, gold)
-        echoed = any(m in text for m in mark)
+        echoed = any(m in text for m in p.marks)
         fields = dict(
-            prediction=text, gold=gold.items, found=sc.found, recall=sc.recall, echoed=echoed, in_prompt=seen
+            prediction=text, gold=gold.items, found=sc.found, recall=sc.recall, echoed=echoed, in_prompt=p.in_prompt,
+            **(check_fields(text, p.citations, p.lang, answerer.retriever.kg)
+               if answerer is not None and p.citations is not None else {}),
         )
         outcomes.append((pos, QAOutcome.of(ex, len(prompt), sc.correct, **fields)))
     ordered = tuple(o for _, o in sorted(outcomes, key=lambda po: po[0]))

@@ -172,20 +172,23 @@ def _figures(outcomes: Sequence[Outcome], ks: Iterable[int]) -> dict[str, Any]:
     return fig
 
 
-def report(outcomes: Sequence[Outcome], ks: Iterable[int] = KS) -> dict[str, Any]:
+def report(outcomes: Sequence[Outcome], ks: Iterable[int] = KS, *, by_template: bool = False) -> dict[str, Any]:
     """Metrics overall and by language, language × style, language × relation (and × style).
 
     Keys of each breakdown are ``zh``, ``zh/template``, ``zh/has_symptom``,
     ``zh/has_symptom/colloquial``; each value has ``n``, ``recall@k``, ``mrr``,
     ``strict_recall@k`` (largest k, gold facts only), ``p50_ms``, ``p95_ms`` and ``failures`` (counts per cause).
+    With ``by_template``, also ``by_lang_template`` (``zh/zh-dep-1``: per question phrasing).
     """
-    ks = tuple(ks)
+    ks = tuple(sorted(set(ks)))
     keys: dict[str, Callable[[Outcome], str]] = {
         "by_lang": lambda o: o.question.lang,
         "by_lang_style": lambda o: f"{o.question.lang}/{o.question.style}",
         "by_lang_relation": lambda o: f"{o.question.lang}/{o.question.relation}",
         "by_lang_relation_style": lambda o: f"{o.question.lang}/{o.question.relation}/{o.question.style}",
     }
+    if by_template:
+        keys["by_lang_template"] = lambda o: f"{o.question.lang}/{o.question.template}"
     out: dict[str, Any] = {"overall": _figures(outcomes, ks)}
     for name, key in keys.items():
         out[name] = {k: _figures(v, ks) for k, v in _group(outcomes, key).items()}

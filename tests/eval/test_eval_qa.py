@@ -247,6 +247,13 @@ def test_choice_questions_are_scored_by_the_likeliest_option(small_chat_model: H
         "echoed": 0,
         "n_in_prompt_known": 0,
         "in_prompt": None,
+        # choice answers are letters scored by likelihood: nothing to check against facts
+        "n_checked": 0,
+        "composed": 0,
+        "composed_reasons": {},
+        "sentences_judged": 0,
+        "supported": None,
+        "supported_all": None,
     }
     assert "raw_scores" not in outcome.as_dict()  # the abandoned option-text scorer runs no more
 
@@ -349,6 +356,13 @@ def test_the_command_scores_a_slice_and_writes_figures_and_predictions(
         assert rag or "in_prompt" not in line
         assert "in_prompt" not in line or isinstance(line["in_prompt"], bool)
     assert ("echoed ✓" in shown) is rag and ("fact in prompt" in shown) is rag
+    # with retrieval, each open answer checked against its facts; composed ones counted apart
+    assert ("supported" in shown and "composed" in shown) is rag
+    open_lines = [line for line in lines if line["type"] != "choice"]
+    assert all(("composed" in line) is rag for line in open_lines)
+    checked = figures["overall"]["n_checked"]
+    assert checked == (len(open_lines) if rag else 0) and figures["overall"]["composed"] <= checked
+    assert rag or figures["overall"]["supported"] is None
     known = figures["overall"]["n_in_prompt_known"]
     assert known == sum("in_prompt" in line for line in lines) and (0 < known if rag else known == 0)
     assert (figures["overall"]["in_prompt"] is None) is (not rag)
