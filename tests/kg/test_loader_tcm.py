@@ -1,15 +1,14 @@
 """TCM loader (herbiv 0.1a6's source archive) and its same_chinese_name links to CMeKG.
 
-Most tests read a small archive made of real rows of ``HerbiV_tcm.csv`` (the real archive is 4.7 MB
-and fetched by ``make tcm-archive``); the ones that need the real archive skip without it."""
+Most tests read a small archive made of real rows of ``HerbiV_tcm.csv`` (the ``tcm_archive``
+fixture of tests/conftest.py; the real archive is 4.7 MB and fetched by ``make tcm-archive``); the
+one that needs the real archive skips without it."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import io
-import tarfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,40 +22,14 @@ from kgrag.kg.loaders import make_loader
 from kgrag.kg.loaders.cmekg import CMeKGLoader
 from kgrag.kg.loaders.tcm import MEMBER, TCMLoader
 
+TCMArchive = Callable[..., tuple[Path, str]]
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
 REAL_ARCHIVE = REPO / "kg" / "sources" / "herbiv-0.1a6.tar.gz"
 CHECK = REPO / "kg" / "tcm_link_check.tsv"
-HEADER = ("HVMID,cn_name,pinyin_name,en_name,latin_name,Properties,Meridians,UsePart,Function,Indication,Toxicity,"
-          "Clinical_manifestations,Therapeutic_en_class,Therapeutic_cn_class,HERB_id,TCMID_id,TCM_ID_id,SymMap_id,"
-          "TCMSP_id")
-#: Real rows of HerbiV_tcm.csv (黄芩; 当归 and two other Angelica rows herbiv also calls 当归), shortened.
-ROWS = (
-    'HVM1695,黄芩,HUANG QIN,root of Baikal skullcap,Radix Scutellariae,Cold; Bitter,Lung; Large Intestine; Stomach,'
-    'root,"To remove damp-heat, to quench fire and counteract toxicity","Chest oppression with retching, diarrhea, '
-    'jaundice",,,Heat-Clearing And Dampnessdrying Medicinal,清热燥湿药,HERB002563,SMHB00188,6700.0,188.0,371.0',
-    "HVM0433,当归,CHANGBIAN HUA DANG GUI,,,,,,,,,,,,HERB000742,SMHB00095,7867.0,,",
-    'HVM0765,当归,DANG GUI,root of Chinese Angelica,Radix Angelicae sinensis,Warm; Pungent; Sweet,Spleen; Liver; Heart,'
-    'root,"To enrich blood, activate blood circulation","Women’s diseases, blood deficiency syndrome",,,'
-    "Blood-Tonifying Medicinal,补血药,HERB001210,SMHB00095,2538.0,95.0,202.0",
-    "HVM2918,当归,QU XI DANG GUI,Genuflex Angelica,Angelica genuflexa,,,,,,,,,,HERB004572,SMHB00095,4650.0,,",
-)
-
-
-def make_archive(folder: Path, rows: tuple[str, ...] = ROWS) -> tuple[Path, str]:
-    """A tar.gz holding ``MEMBER`` with ``rows``; returns its path and sha256."""
-    payload = ("\n".join((HEADER, *rows)) + "\n").encode()
-    path = folder / "herbiv-0.1a6.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo(MEMBER)
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    return path, hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @pytest.fixture()
-def kg(tmp_path: Path) -> KnowledgeGraph:
-    archive, digest = make_archive(tmp_path)
+def kg(tcm_archive: TCMArchive, tmp_path: Path) -> KnowledgeGraph:
+    archive, digest = tcm_archive(tmp_path)
     builder = KGBuilder()
     CMeKGLoader(DATA / "cmekg" / "herbs_mini.jsonl").load(builder)
     TCMLoader(archive, digest).load(builder)
@@ -96,8 +69,8 @@ def test_pinyin_readings_allow_every_reading_of_a_polyphonic_character() -> None
     assert plain_pinyin("DANG GUI") == "DANGGUI" and plain_pinyin("DA JI 1") == "DAJI1"
 
 
-def test_an_archive_of_another_digest_is_refused(tmp_path: Path) -> None:
-    archive, _ = make_archive(tmp_path)
+def test_an_archive_of_another_digest_is_refused(tcm_archive: TCMArchive, tmp_path: Path) -> None:
+    archive, _ = tcm_archive(tmp_path)
     with pytest.raises(UnsafeFormatError, match="its sha256 is"):
         TCMLoader(archive).load(KGBuilder())
 
@@ -109,8 +82,10 @@ def test_a_missing_archive_says_how_to_fetch_it(tmp_path: Path) -> None:
         make_loader("tcm")
 
 
-def test_a_row_without_its_chinese_name_names_the_member_and_line(tmp_path: Path) -> None:
-    archive, digest = make_archive(tmp_path, (*ROWS[:2], "HVM9999,,NO NAME" + "," * 16))
+def test_a_row_without_its_chinese_name_names_the_member_and_line(
+    tcm_archive: TCMArchive, tcm_rows: tuple[str, ...], tmp_path: Path
+) -> None:
+    archive, digest = tcm_archive(tmp_path, (*tcm_rows[:2], "HVM9999,,NO NAME" + "," * 16))
     with pytest.raises(KGLoadError) as err:
         TCMLoader(archive, digest).load(KGBuilder())
     assert err.value.path == f"herbiv-0.1a6.tar.gz:{MEMBER}" and err.value.line == 4
