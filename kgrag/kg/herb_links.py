@@ -77,6 +77,7 @@ def add_herb_links(builder: KGBuilder, link: Link) -> Counter[str]:
         link(target, herb, RELATION, f"Chinese name {name} (herbiv pinyin {pinyin} is a reading of it)",
              f"method=chinese name + pinyin; confidence={CONFIDENCE:.2f}")
         counts["linked"] += 1
+        counts["pinyin disagrees, beside a row of the name that links"] += len(rows) - 1
     log.info("same_chinese_name links: %s", dict(counts))
     return counts
 
