@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 store: $(STORE)/manifest.json
 
 $(STORE)/manifest.json: | setup
-	$(BIN)/kgrag kg import cmekg hpo mondo icd10cm --out $(STORE)
+	$(BIN)/kgrag kg import cmekg hpo mondo icd10cm drugs mesh ddi --out $(STORE)
 
 # one process per core; ~25 min on 2 cores, once (an index bound to another store is rebuilt)
 index: $(INDEX)/manifest.json

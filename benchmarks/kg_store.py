@@ -19,7 +19,7 @@ from _measure import CHILD_PEAK, run_measured
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--store", default="kg/store/bench")
-    ap.add_argument("--sources", nargs="+", default=["cmekg", "hpo", "mondo", "icd10cm"])
+    ap.add_argument("--sources", nargs="+", default=["cmekg", "hpo", "mondo", "icd10cm", "drugs", "mesh", "ddi"])
     args = ap.parse_args()
     importing = run_measured(
         CHILD_PEAK

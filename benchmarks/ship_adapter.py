@@ -25,7 +25,7 @@ from kgrag.generation.catalog import KNOWN_MODELS
 from kgrag.kg.store import read_manifest
 
 DATA_COMMANDS = [
-    "kgrag kg import cmekg hpo mondo icd10cm --out kg/store/default",
+    "kgrag kg import cmekg hpo mondo icd10cm drugs mesh ddi --out kg/store/default",
     "kgrag make-kgqa --formats chat --out data/kgqa/default --overwrite",
     "python benchmarks/adapter_data.py --data data/kgqa/default --out .ship/bundle/kgqa",
 ]

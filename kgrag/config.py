@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     store: Path = Field(Path("kg/store/default"), description="KG store folder used by default")
     index: Path = Field(Path("indexes/default"), description="vector index folder used by default")
     default_sources: tuple[str, ...] = Field(
-        ("cmekg", "hpo", "mondo", "icd10cm"), description="sources of the default store"
+        ("cmekg", "hpo", "mondo", "icd10cm", "drugs", "mesh", "ddi"), description="sources of the default store"
     )
     sources_dir: Path = Field(
         Path("kg/sources"), description="downloaded source archives (`make tcm-archive`: herbiv's, for the tcm source)"

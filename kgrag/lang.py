@@ -22,6 +22,18 @@ def has_cjk(text: str) -> bool:
     return bool(CJK.search(text))
 
 
+_PINYIN = re.compile(
+    r"(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
+    r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|er|[aoeiuv]))+"
+)
+
+
+def is_pinyin(name: str) -> bool:
+    """Whether a name of two or more words is all pinyin syllables ("Yening Keli")."""
+    words = re.findall(r"[a-z']+", name.lower())
+    return len(words) >= 2 and all(_PINYIN.fullmatch(w.replace("'", "")) for w in words)
+
+
 def question_lang(text: str) -> str:
     """``zh`` when the question contains Chinese characters, else ``en``."""
     return "zh" if CJK.search(text) else "en"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kgrag.config import Settings
 from kgrag.kg.builder import KGBuilder
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kg.links import add_links
@@ -69,7 +70,7 @@ def default_store() -> Path:
 
     path = Path(os.environ.get("KGRAG_STORE", REPO / "kg" / "store" / "default"))
     if not (path / MANIFEST).exists():
-        import_sources(["cmekg", "hpo", "mondo", "icd10cm"], path)
+        import_sources(list(Settings().default_sources), path)
     return path
 
 

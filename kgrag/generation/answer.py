@@ -69,7 +69,8 @@ class PreparedAnswer:
             "entities": self.retrieval.entity_dicts(),
             "safety": safety_dict(self.safety),
             "citations": [{"n": c.n, "head": c.head, "relation": c.relation, "tail": c.tail, "source": c.source,
-                           "provenance": c.provenance} for c in self.prompt.citations],
+                           "provenance": c.provenance, "head_original": c.head_original,
+                           "tail_original": c.tail_original} for c in self.prompt.citations],
             "model": self.model,
             "lang": self.lang,
         }

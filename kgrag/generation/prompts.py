@@ -127,9 +127,12 @@ class Citation:
     Attributes:
         n: its number in the prompt (1-based, in rank order).
         fact: the fact's row in the KG.
-        head, relation, tail: the fact as shown (relation label in the prompt's language).
+        head, relation, tail: the fact as shown (relation label in the prompt's language; entity
+            names in it too where the KG has them: ``hypertension`` for 高血压 in English).
         source: the KG source (``cmekg``, ``mondo`` ...).
         provenance: where in the source it comes from.
+        head_original, tail_original: the KG's own names when ``head``/``tail`` show another
+            language's name; "" when they are the KG's names.
     """
 
     n: int
@@ -139,6 +142,8 @@ class Citation:
     tail: str
     source: str
     provenance: str
+    head_original: str = ""
+    tail_original: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,14 +193,21 @@ def _relation_label(fact: RetrievedFact, lang: str) -> str:
 
 
 def _citation(n: int, fact: RetrievedFact, lang: str) -> Citation:
+    """Fact ``n`` as shown: entity names in ``lang`` where the retriever found them, the KG's own kept."""
+    head = neutralize(fact.head_name or fact.head, MAX_NAME_CHARS, single_line=True)
+    tail = neutralize(fact.tail_text, MAX_TAIL_CHARS, single_line=True)
+    head_local = neutralize(fact.head_local, MAX_NAME_CHARS, single_line=True) if fact.head_local else ""
+    tail_local = neutralize(fact.tail_local, MAX_TAIL_CHARS, single_line=True) if fact.tail_local else ""
     return Citation(
         n,
         fact.fact,
-        neutralize(fact.head_name or fact.head, MAX_NAME_CHARS, single_line=True),
+        head_local or head,
         neutralize(_relation_label(fact, lang), MAX_NAME_CHARS, single_line=True),
-        neutralize(fact.tail_text, MAX_TAIL_CHARS, single_line=True),
+        tail_local or tail,
         neutralize(fact.source, MAX_NAME_CHARS, single_line=True),
         fact.provenance,
+        head if head_local else "",
+        tail if tail_local else "",
     )
 
 

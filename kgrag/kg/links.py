@@ -36,6 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from kgrag.kg.builder import KGBuilder
+from kgrag.kg.drug_links import add_product_ingredients
 from kgrag.kg.graph import normalize_name
 from kgrag.kg.herb_links import add_herb_links
 from kgrag.kg.model import SourceInfo
@@ -185,5 +186,6 @@ def add_links(builder: KGBuilder, source_order: tuple[str, ...] = SOURCE_ORDER) 
         log.info("same_drug_substance %s: %d", kind, n)
     add_herb_links(builder, link)
     result = LinkCounts(**counts)
-    log.info("cross-source links: %s", result)
+    products = add_product_ingredients(builder, file_id)
+    log.info("cross-source links: %s; %d CMeKG products given a dictionary drug as ingredient", result, products)
     return result

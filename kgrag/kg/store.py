@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from kgrag.atomic import atomic_folder, sha256_file
+from kgrag.config import Settings
 from kgrag.errors import StoreError
 from kgrag.kg.columns import StringColumn
 from kgrag.kg.graph import KnowledgeGraph, Tables
@@ -94,9 +95,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     path = Path(path)
     mf = path / MANIFEST
     if not mf.exists():
+        sources = " ".join(Settings().default_sources)
         raise StoreError(
-            f"no KG store at {path} (missing {MANIFEST}); create one with "
-            f"`kgrag kg import cmekg hpo mondo icd10cm --out {path}`"
+            f"no KG store at {path} (missing {MANIFEST}); create one with `kgrag kg import {sources} --out {path}`"
         )
     try:
         manifest: dict[str, Any] = json.loads(mf.read_text(encoding="utf-8"))

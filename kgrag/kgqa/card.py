@@ -22,7 +22,7 @@ import orjson
 from kgrag.errors import KGRAGError
 from kgrag.kgqa.entities import SPLITS, TEST_FRACTION, VALIDATION_FRACTION
 from kgrag.kgqa.paraphrase import load_phrasings
-from kgrag.kgqa.templates import TemplateBank
+from kgrag.kgqa.templates import TYPES, TemplateBank
 
 CARD_FORMAT = "kgrag-kgqa"
 CARD_VERSION = 1
@@ -129,7 +129,9 @@ def render_readme(card: dict[str, Any], bank: TemplateBank) -> str:
         "Record types: `description` (什么是X？ / What is X?), `relation` (one relation of one entity), `pair` "
         "(the relation between two entities), `choice` (four or five options, one true, its letter uniform; the "
         "distractors are entities of the same relation and type that the KG does not give for the head or its "
-        "cross-source twins).", "",
+        "cross-source twins), `consult` (a patient names one symptom several diseases share; the reply names two of "
+        "them and asks about the one finding that tells them apart, `kgrag/kgqa/data/consult.tsv`; train and "
+        "validation only).", "",
         "Splits are by entity: a record's split is a seeded hash of the smallest id of its head's link component "
         f"(test {TEST_FRACTION:.0%}, validation {VALIDATION_FRACTION:.0%}, train the rest), so no head entity, and no "
         "entity linked to it across sources, is in two splits. Identical (question, answer) pairs appear once.", "",
@@ -148,9 +150,9 @@ def render_readme(card: dict[str, Any], bank: TemplateBank) -> str:
         "`split`, `template` (question template id), `options` and `answer_index` (choice questions; else `[]` and "
         "-1), `facts` (KG fact rows the answer states) and `family` (the phrasing family).", "",
         "## Counts", "",
-        *_table(["split", "records", *[f"{t}" for t in ("description", "relation", "pair", "choice")], "zh", "en"],
+        *_table(["split", "records", *[f"{t}" for t in TYPES], "zh", "en"],
                 [[s, sum(card["by_split"][s]["type"].values()),
-                  *[card["by_split"][s]["type"].get(t, 0) for t in ("description", "relation", "pair", "choice")],
+                  *[card["by_split"][s]["type"].get(t, 0) for t in TYPES],
                   card["by_split"][s]["lang"].get("zh", 0), card["by_split"][s]["lang"].get("en", 0)]
                  for s in SPLITS]),
         *_table(["type", "records"], list(c["type"].items())),
@@ -172,7 +174,7 @@ def render_readme(card: dict[str, Any], bank: TemplateBank) -> str:
             for tid, n in sorted(used.items()) if tid in texts]
     lines += _table(["template", "type", "relation", "lang", "question", "records"], rows)
     lines += ["Answer phrasings: `kgrag/kgqa/data/answers.tsv`; question phrasings: `kgrag/kgqa/data/questions.tsv` "
-              "and `kgrag/kgqa/data/colloquial.tsv`.",
+              "and `kgrag/kgqa/data/colloquial.tsv`; consultations: `kgrag/kgqa/data/consult.tsv`.",
               "", "## Options", "", "```json", json.dumps(opts, ensure_ascii=False, indent=1), "```", ""]
     return "\n".join(lines)
 

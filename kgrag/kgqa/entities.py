@@ -17,9 +17,9 @@ import re
 import numpy as np
 
 from kgrag.kg.graph import KnowledgeGraph
-from kgrag.kgqa.questions import QuestionGenerator, hash_split, is_pinyin
+from kgrag.kgqa.questions import QuestionGenerator, hash_split
 from kgrag.kgqa.templates import clean_item
-from kgrag.lang import LANGS, has_cjk
+from kgrag.lang import LANGS, has_cjk, is_pinyin
 
 SPLITS = ("train", "validation", "test", "test_phrasing")
 """Dataset splits: by entity, and ``test_phrasing`` (test entities asked in held-out phrasing families)."""

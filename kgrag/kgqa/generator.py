@@ -223,8 +223,10 @@ class KGQAGenerator:
                    for t in self.names.twins(row))
 
     def _with_icd(self, row: int, groups: list[_Group]) -> list[_Group]:
-        """ICD-10-CM codes answer ``icd10`` questions from the entity's own id."""
-        if "icd10" in self._want and self.names.type_name(row) == "icd10cm code":
+        """ICD-10-CM codes answer ``icd10`` questions from the entity's own id (in a store made
+        before the loader wrote the code as an ``icd10`` fact)."""
+        if ("icd10" in self._want and self.names.type_name(row) == "icd10cm code"
+                and not any(g.rel == "icd10" for g in groups)):
             return [*groups, _Group("icd10", -1, row, ())]
         return groups
 
@@ -358,6 +360,7 @@ class KGQAGenerator:
         sentences, used = [], []
         if desc and lang == "en":
             sentences.append(from_definition(name, desc, _SOURCE_LABEL.get(source, source.upper())))
+            used += self._definition_facts(row)  # the source's definition, as the fact that grounds it
         elif (phrase := self.bank.type_phrase(self.kg.types_of(row), lang)) is not None:
             sentences.append(finish(f"{name}是{phrase}" if lang == "zh" else f"{name} is {phrase}", lang))
         specs = self.bank.relations
@@ -378,6 +381,13 @@ class KGQAGenerator:
         joined = ("" if lang == "zh" else " ").join(sentences)
         yield self._record(base, "description", DEFINITION, q, render(q.text, X=name), joined, source,
                            facts=tuple(used))
+
+
+    def _definition_facts(self, row: int) -> list[int]:
+        code = self.kg.relation_code(DEFINITION)
+        if code is None:
+            return []
+        return [int(j) for j in self.kg.out_facts(row) if self.kg.fact_relation_code(int(j)) == code][:1]
 
 
 def valid_relations(bank: TemplateBank | None = None) -> list[str]:

@@ -22,12 +22,17 @@ from typing import Any
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
+from kgrag.kgqa.consult import CONSULT, Consultations
 from kgrag.kgqa.generator import KGQAGenerator, check_request
+from kgrag.kgqa.interactions import SOURCE as INTERACTION_SOURCE
+from kgrag.kgqa.interactions import interaction_records
 from kgrag.kgqa.paraphrase import Rephraser
 from kgrag.kgqa.templates import TYPES, TemplateBank, load_bank
 from kgrag.lang import LANGS
 
 log = logging.getLogger(__name__)
+CONSULT_PER_LANG = 3000
+"""Consultation records per language (at most: one per symptom that several diseases share)."""
 
 
 def make_kgqa(
@@ -116,9 +121,13 @@ def _make(kg: KnowledgeGraph, bank: TemplateBank, store: Path, out: Path, rels: 
         raise ConfigError(f"no records for relations {rels}, languages {langs}, sources {srcs}, types {types}")
     if rephrase:
         records += Rephraser(gen.names, bank, seed=seed).variants(records)
-        if limit is not None and len(records) > limit:  # the limit is on the whole: a seeded draw keeps the mix
-            keep = sorted(random.Random(f"{seed}\tlimit").sample(range(len(records)), limit))
-            records = [records[i] for i in keep]
+    if CONSULT in types:
+        records += Consultations(gen.names, seed=seed).records(CONSULT_PER_LANG, langs)
+    if "relation" in types and INTERACTION_SOURCE in srcs:  # "Can I take X with Y?" (kgqa/interactions.py)
+        records += interaction_records(gen.names, seed=seed, langs=langs)
+    if limit is not None and len(records) > limit:  # the limit is on the whole: a seeded draw keeps the mix
+        keep = sorted(random.Random(f"{seed}\tlimit").sample(range(len(records)), limit))
+        records = [records[i] for i in keep]
     log.info("generated %d records in %.1f s", len(records), time.perf_counter() - t0)
     options = {"relations": rels, "langs": langs, "sources": srcs, "types": types, "formats": fmts, "limit": limit,
                "seed": seed, "split_seed": gen.names.split_seed, "rephrase": rephrase}

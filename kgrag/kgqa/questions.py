@@ -11,8 +11,11 @@ relation and the same tail text (case-folded) whose head is at most two identity
 (``same_english_name``, ``same_umls_cui``) in another vocabulary (id prefix ``cmekg``,
 ``hpo:OMIM``, ``hpo:ORPHA``, ``mondo:MONDO`` ...), e.g. hpo:OMIM:154700 and hpo:ORPHA:558
 "Marfan syndrome", joined through MONDO, annotating the same phenotype. ``same_icd10_code`` is
-no identity (H65.9 joins 卡他性中耳炎 and 分泌性中耳炎). Metrics use ``accepted``; ``gold`` gives
-the strict figures.
+no identity (H65.9 joins 卡他性中耳炎 and 分泌性中耳炎). Two relations accept more, because the KG
+answers them in a second form: a definition question ("what is X", asked as ``is_a``) accepts the
+source's own ``definition`` of X or of a twin, and a code question (``icd10``) the ICD-10-CM code
+fact of an entity that ``same_icd10_code`` links X to (that link says it is the same code).
+Metrics use ``accepted``; ``gold`` gives the strict figures.
 
 Questions come from ``data/retrieval_questions.tsv`` in two styles, ``template`` and ``colloquial``.
 Chinese questions name CMeKG heads by their name; English ones name HPO and MONDO heads by name
@@ -44,7 +47,7 @@ import numpy as np
 
 from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph, normalize_name
-from kgrag.lang import LANGS
+from kgrag.lang import LANGS, is_pinyin
 from kgrag.tsv import data_text, tsv_rows
 
 STYLES = ("template", "colloquial")
@@ -61,10 +64,6 @@ HEAD_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
 _ZH_NAME = re.compile(r"[\u3400-\u9fffA-Za-z0-9]{2,16}")
 _EN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 '\-]{3,59}")
 _SEPARATORS = re.compile(r"[;；]")
-_PINYIN = re.compile(
-    r"(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?"
-    r"(?:iang|iong|uang|ang|eng|ing|ong|ian|iao|uai|uan|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|er|[aoeiuv]))+"
-)
 _MAX_COMPONENT = 64
 
 
@@ -144,12 +143,6 @@ def load_templates() -> tuple[Template, ...]:
 def namespace(entity_id: str) -> str:
     """The vocabulary of an id: ``cmekg:糖尿病`` → ``cmekg``, ``hpo:OMIM:154700`` → ``hpo:OMIM``."""
     return entity_id.rsplit(":", 1)[0]
-
-
-def is_pinyin(name: str) -> bool:
-    """Whether a name of two or more words is all pinyin syllables ("Yening Keli")."""
-    words = re.findall(r"[a-z']+", name.lower())
-    return len(words) >= 2 and all(_PINYIN.fullmatch(w.replace("'", "")) for w in words)
 
 
 def hash_split(key: str, split_seed: int = 0, dev_fraction: float = DEV_FRACTION) -> str:
@@ -271,6 +264,11 @@ class QuestionGenerator:
         tails = {kg.fact_tail_text(j).casefold() for j in gold}
         twins = self.twins(row)
         extra = [j for t in twins for j in self.facts(t, rel) if kg.fact_tail_text(j).casefold() in tails]
+        if rel == "is_a":
+            extra += [j for t in (row, *twins) for j in self.facts(t, "definition")]
+        elif rel == "icd10":
+            extra += [j for link, t in kg.links_of(row) if kg.fact_relation(link) == "same_icd10_code"
+                      for j in self.facts(t, "icd10")]
         head = kg.entity_id(row)
         return EvalQuestion(
             qid=f"{template.lang}:{rel}:{head}:{template.id}",

@@ -24,7 +24,10 @@ from kgrag.errors import ConfigError
 from kgrag.lang import LANGS, has_cjk
 from kgrag.tsv import data_text, tsv_rows
 
-TYPES = ("description", "relation", "pair", "choice")
+TYPES = ("description", "relation", "pair", "choice", "consult")
+"""Record types; ``consult`` records come from :mod:`kgrag.kgqa.consult`, not from the bank."""
+BANK_TYPES = TYPES[:4]
+"""The types the template bank writes questions for."""
 MAX_ITEMS = 8
 DEFINITION = "definition"
 ANY = "*"
@@ -132,8 +135,8 @@ def parse_templates(text: str, kind: str, relations: set[str], source: str = "<t
     out = []
     for n, parts in _rows(text, source, 5):
         t = Template(*parts)
-        if t.type not in TYPES or t.lang not in LANGS:
-            raise ConfigError(f"{source}:{n}: type must be one of {TYPES} and lang one of {LANGS}; got {parts}")
+        if t.type not in BANK_TYPES or t.lang not in LANGS:
+            raise ConfigError(f"{source}:{n}: type must be one of {BANK_TYPES} and lang one of {LANGS}; got {parts}")
         if t.relation not in relations and t.relation not in _SPECIAL:
             raise ConfigError(
                 f"{source}:{n}: unknown relation {t.relation!r} (see kgrag/kgqa/data/asked_relations.tsv)"

@@ -21,9 +21,10 @@ from kgrag.errors import ConfigError
 from kgrag.kg.graph import KnowledgeGraph
 from kgrag.lang import question_lang
 from kgrag.limits import MAX_TOP_K
-from kgrag.retrieval.expansion import ExpansionConfig, GraphExpander
+from kgrag.retrieval.expansion import Candidate, ExpansionConfig, GraphExpander
 from kgrag.retrieval.intents import detect_intents, relation_prior
 from kgrag.retrieval.linking import EntityLink, EntityLinker
+from kgrag.retrieval.localize import NameLocalizer
 from kgrag.retrieval.normalize import normalize_question, validate_question
 from kgrag.retrieval.ranking import FactRanker, RankingConfig
 
@@ -54,18 +55,29 @@ class RetrievedFact:
     provenance: str
     score: float
     qualifier: str | None = None
+    head_local: str | None = None
+    tail_local: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__slots__}
 
     @classmethod
-    def from_row(cls, kg: KnowledgeGraph, row: int, lang: str, score: float = 0.0) -> RetrievedFact:
-        """Fact ``row`` of ``kg`` as the retriever gives it (relation label in ``lang``)."""
+    def from_row(
+        cls, kg: KnowledgeGraph, row: int, lang: str, score: float = 0.0, localizer: NameLocalizer | None = None
+    ) -> RetrievedFact:
+        """Fact ``row`` of ``kg`` as the retriever gives it (relation label in ``lang``); with a
+        ``localizer``, ``head_local``/``tail_local`` name its entities in ``lang`` where the KG's
+        names are in the other language and it knows one (else None)."""
         f = kg.fact(row)
+        local: dict[str, str | None] = {}
+        if localizer is not None:
+            tail = kg.fact_tail(row)
+            local = {"head_local": localizer.name(kg.fact_head(row), lang),
+                     "tail_local": localizer.name(tail, lang) if tail >= 0 else None}
         return cls(
             fact=row, head=f.head, head_name=kg.entity_name(kg.fact_head(row)), relation=f.relation,
             relation_label=kg.vocab.get(f.relation).label(lang), tail=f.tail, tail_text=kg.fact_tail_text(row),
-            source=f.source, provenance=str(f.provenance), score=score, qualifier=f.qualifier,
+            source=f.source, provenance=str(f.provenance), score=score, qualifier=f.qualifier, **local,
         )
 
 
@@ -132,8 +144,11 @@ class KGRetriever:
         self.linker = linker
         self.expander = GraphExpander(kg, expansion)
         self.ranker = FactRanker(kg, ranking)
+        self.localizer = NameLocalizer(kg)
         self.index = index
         self.embedder = embedder
+        names = kg.relation_names
+        self._definition_code = names.index("definition") if "definition" in names else None
         self._fact_vectors: np.ndarray | None = None
         self._fact_slot: np.ndarray | None = None
         if index is not None and "facts" in index.ids:
@@ -164,7 +179,9 @@ class KGRetriever:
             embedder = make_embedder(manifest["embedder"], device)
             dense = _dense_entity_search(loaded, embedder)
         linker = EntityLinker.from_kg(kg, dense=dense)
-        return cls(kg, linker, index=loaded, embedder=embedder, ranking=ranking)
+        retriever = cls(kg, linker, index=loaded, embedder=embedder, ranking=ranking)
+        retriever.localizer.warm()
+        return retriever
 
     def retrieve(self, question: str, top_k: int = 10) -> RetrievalResult:
         """Ranked facts for ``question``.
@@ -217,7 +234,12 @@ class KGRetriever:
         # asks about, however little its words overlap the question's (恐高症 —症状→ 眩晕 for
         # "acrophobia and vertigo")
         is_bridge = np.array([c.bridge for c in candidates], dtype=bool)
-        order = np.concatenate([order[is_bridge[order]], order[~is_bridge[order]]])
+        # then, for "what is X", the source's own definition of X: an ``is a`` fact places X, it
+        # does not define it
+        tier = np.where(is_bridge, 0, 2)
+        if any(i.name == "definition" for i in intents):
+            tier[self._definitions(candidates, codes) & ~is_bridge] = 1
+        order = order[np.argsort(tier[order], kind="stable")]
         facts = self._facts(candidates, order, fused, lang, top_k, bool(intents))
         t_rank = time.perf_counter()
         return RetrievalResult(
@@ -234,6 +256,13 @@ class KGRetriever:
             },
             entity_names=[self.kg.entity_name(e.row) for e in links],
         )
+
+    def _definitions(self, candidates: list[Candidate], codes: np.ndarray) -> np.ndarray:
+        """Per candidate: a source definition (HPO, MONDO, UMLS) of the entity it was reached from."""
+        if self._definition_code is None:
+            return np.zeros(len(candidates), dtype=bool)
+        outgoing = np.array([not c.incoming for c in candidates], dtype=bool)
+        return (codes == self._definition_code) & outgoing
 
     def _dense_scores(self, question: str, fact_rows: list[int]) -> np.ndarray | None:
         if self._fact_vectors is None or self.embedder is None or not fact_rows:
@@ -275,7 +304,7 @@ class KGRetriever:
         chosen = _diversify(
             distinct, [kg.fact_relation_code(candidates[i].fact) for i in distinct], top_k, has_intent
         )
-        return [RetrievedFact.from_row(kg, candidates[i].fact, lang, float(fused[i])) for i in chosen]
+        return [RetrievedFact.from_row(kg, candidates[i].fact, lang, float(fused[i]), self.localizer) for i in chosen]
 
 
 def _diversify(items: list[int], relations: list[int], top_k: int, has_intent: bool) -> list[int]:

@@ -29,6 +29,7 @@ from kgrag.kg.graph import KnowledgeGraph
 from kgrag.kgqa.records import Example
 from kgrag.kgqa.templates import clean_item
 from kgrag.lang import question_lang
+from kgrag.retrieval.localize import NameLocalizer
 from kgrag.retrieval.retriever import RetrievedFact
 
 #: The target when no fact answers: what the system prompt's rule 3 asks for.
@@ -61,6 +62,7 @@ class GroundedBuilder:
         self._f_head = np.asarray(kg.fact_heads())
         self._links = kg.link_mask()[self._f_rel]  # per fact: a cross-source identity link
         self._by_rel: dict[int, np.ndarray] = {}
+        self._localizer = NameLocalizer(kg)  # names in the question's language, as the service shows them
 
     def usable(self, ex: Example) -> bool:
         """True when ``ex`` can be grounded: a KG-QA record whose facts are rows of this KG."""
@@ -78,6 +80,7 @@ class GroundedBuilder:
         question = ex.question
         lang = question_lang(question)
         gold = list(dict.fromkeys(ex.facts))
+        answer: str | None = None
         if rng.random() < self.none_share:
             rows = self._others(gold, rng, rng.randint(3, self.max_facts), same_head=False)
             answer = NOT_COVERED[lang]
@@ -86,9 +89,12 @@ class GroundedBuilder:
             rows = gold + self._others(gold, rng, n_extra, same_head=True)
             rng.shuffle(rows)
             numbers = {row: n for n, row in enumerate(rows, 1)}
-            marks = [(numbers[r], clean_item(self.kg.fact_tail_text(r))) for r in gold]
+        facts = [RetrievedFact.from_row(self.kg, r, lang, localizer=self._localizer) for r in rows]
+        if answer is None:
+            shown = {f.fact: f for f in facts}
+            marks = [(numbers[r], _mentioned(ex.answer, clean_item(self.kg.fact_tail_text(r)), shown[r].tail_local))
+                     for r in gold]
             answer = cite(ex.answer, marks, avoid=(ex.head_name,))
-        facts = [RetrievedFact.from_row(self.kg, r, lang) for r in rows]
         history = [m for m in ex.messages[:-2] if m.role != "system"]  # a follow-up's earlier turns
         prompt = build_grounded_prompt(
             question, facts, lang=lang, history=history, count_tokens=len, max_prompt_tokens=1 << 30,
@@ -124,6 +130,14 @@ class GroundedBuilder:
             rows = np.flatnonzero((self._f_rel == code) & ~self._links)
             self._by_rel[code] = rows if len(rows) else np.flatnonzero(~self._links)
         return self._by_rel[code]
+
+
+def _mentioned(answer: str, tail: str, local: str | None) -> str:
+    """The name of a fact's tail that the answer uses: the one shown in the question's language
+    (``local``) when the answer has it, else the KG's own."""
+    if local and local.casefold() in answer.casefold() and tail.casefold() not in answer.casefold():
+        return clean_item(local)
+    return tail
 
 
 def cite(answer: str, marks: Sequence[tuple[int, str]], avoid: Sequence[str] = ()) -> str:

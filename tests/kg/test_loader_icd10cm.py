@@ -130,8 +130,11 @@ def test_provenance_is_the_element_ordinal_and_the_code(kg: KnowledgeGraph) -> N
 
 def test_stats_count_every_element_and_note(kg: KnowledgeGraph) -> None:
     # 2 chapters + 5 blocks + 15 diag elements, each but the chapters with an is_a; 17 notes and
-    # 6 seventh characters (the <note> inside H35.31's sevenChrDef is folded into its character)
-    assert kg.stats()["icd10cm"] == {"entities": 22, "facts": 20 + 23, "literal_facts": 23, "entity_facts": 20}
+    # 6 seventh characters (the <note> inside H35.31's sevenChrDef is folded into its character), and
+    # each of the 15 diag elements' code as an icd10 fact
+    literal = 23 + 15
+    stats = {"entities": 22, "facts": 20 + literal, "literal_facts": literal, "entity_facts": 20}
+    assert kg.stats()["icd10cm"] == stats
 
 
 def test_codes_are_found_by_id_and_name(kg: KnowledgeGraph) -> None:
@@ -204,3 +207,10 @@ def test_the_real_tabular_list_loads_completely() -> None:
     assert kg.stats()["icd10cm"]["entities"] == 47_200
     assert kg.entity(kg.index_of("icd10cm:E11.9")).name == "Type 2 diabetes mellitus without complications"
     assert parent(kg, "icd10cm:E11.9") == "icd10cm:E11"
+
+
+def test_every_code_is_a_citable_icd10_fact_blocks_and_chapters_are_not(kg: KnowledgeGraph) -> None:
+    assert values(kg, "icd10cm:E11.9", "icd10") == ["E11.9"]
+    assert values(kg, "icd10cm:H21.1X1", "icd10") == ["H21.1X1"]
+    blocks = [kg.entity_id(i) for i in range(kg.n_entities) if "icd10cm block" in kg.entity(i).types]
+    assert blocks and all(values(kg, b, "icd10") == [] for b in blocks)

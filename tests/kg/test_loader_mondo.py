@@ -53,9 +53,9 @@ def test_a_term_without_synonyms_or_description_still_loads(kg: KnowledgeGraph) 
 
 
 def test_only_direct_parents_become_is_a_facts(kg: KnowledgeGraph) -> None:
-    t2dm = [f for f in kg.facts_of(kg.index_of("mondo:MONDO:0005148"))]
+    t2dm = [f for f in kg.facts_of(kg.index_of("mondo:MONDO:0005148")) if f.relation != "definition"]
     assert [(f.relation, f.tail) for f in t2dm] == [("is_a", "mondo:MONDO:0005015")]  # distances 2 and 3 skipped
-    dm = {f.tail for f in kg.facts_of(kg.index_of("mondo:MONDO:0005015"))}
+    dm = {f.tail for f in kg.facts_of(kg.index_of("mondo:MONDO:0005015")) if f.relation == "is_a"}
     assert dm == {"mondo:MONDO:0001933", "mondo:MONDO:0002908"}
 
 
@@ -76,7 +76,8 @@ def test_a_parent_absent_from_the_file_is_a_stub_named_by_its_id(kg: KnowledgeGr
 def test_deprecated_terms_are_skipped(kg: KnowledgeGraph) -> None:
     with pytest.raises(EntityNotFoundError):
         kg.index_of("mondo:MONDO:0001344")
-    assert kg.stats()["mondo"] == {"entities": 5 + 1, "facts": 5, "literal_facts": 0, "entity_facts": 5}
+    # 5 is_a facts and the definitions of the 4 live terms that have one
+    assert kg.stats()["mondo"] == {"entities": 5 + 1, "facts": 5 + 4, "literal_facts": 4, "entity_facts": 5}
 
 
 def test_terms_are_found_by_synonym(kg: KnowledgeGraph) -> None:
@@ -143,3 +144,12 @@ def test_the_real_mondo_file_loads_completely() -> None:
     assert kg.tables.files == [
         "cellxgene-ontology-guide==1.11.1:cellxgene_ontology_guide/data/MONDO-ontology-v2026-05-05.json.zst"
     ]
+
+
+def test_the_description_is_also_a_definition_fact_with_provenance(kg: KnowledgeGraph, excerpt_zst: Path) -> None:
+    [fact] = [f for f in kg.facts_of(kg.index_of("mondo:MONDO:0005015")) if f.relation == "definition"]
+    assert fact.value is not None
+    assert fact.value.startswith("A metabolic disorder characterized by abnormally high blood sugar")
+    assert (fact.provenance.file, fact.provenance.key) == (str(excerpt_zst), "MONDO:0005015")
+    e = kg.entity(kg.index_of("mondo:MONDO:0978299"))  # no description, so no definition fact
+    assert [f for f in kg.facts_of(kg.index_of(e.id)) if f.relation == "definition"] == []

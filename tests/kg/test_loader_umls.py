@@ -33,9 +33,12 @@ def load(meta: Path = META, **kwargs: object) -> tuple[KnowledgeGraph, UMLSLoade
 
 
 def facts(kg: KnowledgeGraph) -> set[tuple[str, str, str]]:
+    """The entity facts (MRREL rows); the definitions are literal facts, checked apart."""
     out = set()
     for j in range(kg.n_facts):
         f = kg.fact(j)
+        if f.relation == "definition":
+            continue
         assert f.tail is not None
         out.add((f.head, f.relation, f.tail))
     return out
@@ -170,7 +173,7 @@ def test_skipped_rows_are_counted() -> None:
     assert s["MRREL suppressed"] == 1
     assert s["MRREL within one concept"] == 1
     assert s["MRREL duplicate triples"] == 1  # NCI repeats SNOMED CT's isa
-    assert s["facts"] == kg.n_facts == 9
+    assert s["facts"] == 9 and kg.n_facts == 9 + s["definitions"]
 
 
 def test_sibling_rows_are_read_when_not_skipped() -> None:
@@ -274,4 +277,15 @@ def test_round_trip_through_the_store(tmp_path: Path, kg: KnowledgeGraph) -> Non
     assert [back.entity(i) for i in range(back.n_entities)] == [kg.entity(i) for i in range(kg.n_entities)]
     assert [back.fact(j) for j in range(back.n_facts)] == [kg.fact(j) for j in range(kg.n_facts)]
     assert back.tables.source_info["umls"].version == "2025AB"
-    assert back.relation(int(back.arrays["f_rel"][0])).en == "is a"
+    assert {back.relation(int(r)).en for r in back.arrays["f_rel"]} >= {"is a", "definition"}
+
+
+def test_the_chosen_definition_is_a_fact_citing_its_mrdef_line(kg: KnowledgeGraph) -> None:
+    defs = [kg.fact(j) for j in range(kg.n_facts) if kg.fact(j).relation == "definition"]
+    by_head = {f.head: f for f in defs}
+    assert len(by_head) == len(defs)  # one per concept, the best-ranked source's
+    fact = by_head["umls:C0011849"]
+    assert fact.value == entity(kg, "C0011849").description
+    assert fact.provenance.file.endswith("MRDEF.RRF")
+    line = (META / "MRDEF.RRF").read_text(encoding="utf-8").splitlines()[fact.provenance.line - 1]
+    assert line.startswith("C0011849|") and fact.value in line

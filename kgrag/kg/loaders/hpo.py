@@ -134,6 +134,9 @@ class HPOLoader:
                 description=_definition(stanza),
                 xrefs=[_term_ref(stanza, tv) for tv in stanza.all("xref")] + alt_ids,
             )
+            definition = _definition(stanza)
+            if definition:  # the source's own definition, citable as a fact (issue 13)
+                builder.add_fact(idx, "definition", value=definition, file=file, line=stanza.all("def")[0].line)
             for text, scope, line in other:
                 builder.add_fact(idx, "related_name", value=text, file=file, line=line, qualifier=scope)
             parents = terms.parents[hp_id] = []

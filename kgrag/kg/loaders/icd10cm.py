@@ -198,6 +198,8 @@ class _TabularReader:
         frame.idx = self.builder.add_entity(frame.id, frame.desc, "en", self.source, types=types, xrefs=xrefs)
         if frame.parent is not None:
             self._add(frame, "is_a", tail=frame.parent.idx)
+        if frame.tag == "diag":  # the code as a citable fact, not only as the entity's id (issue 13)
+            self._add(frame, "icd10", value=frame.code)
         for relation, value in frame.pending:
             self._add(frame, relation, value=value)
         frame.pending.clear()

@@ -80,6 +80,9 @@ class MONDOLoader(PackagedFileSource):
                 xrefs=(term_id,),
             )
             kept += 1
+            description = term.get("description")
+            if isinstance(description, str) and description.strip():  # MONDO's definition, as a citable fact
+                builder.add_fact(idx, "definition", value=description.strip(), file=file, line=ordinal, key=term_id)
             ancestors = term.get("ancestors") or {}
             if not isinstance(ancestors, dict):
                 raise KGLoadError(path, ordinal, f"term {term_id}: expected 'ancestors' as {{id: distance}}")

@@ -269,7 +269,7 @@ class UMLSLoader:
         try:
             sab_lats = self._load_concepts(builder, files["MRCONSO.RRF"], cuis, ranks)
             self._load_types(builder, files["MRSTY.RRF"], cuis)
-            self._load_definitions(builder, files["MRDEF.RRF"], cuis, sab_lats)
+            self._load_definitions(builder, files["MRDEF.RRF"], file_ids["MRDEF.RRF"], cuis, sab_lats)
             self._load_relations(builder, files["MRREL.RRF"], file_ids["MRREL.RRF"], cuis)
         finally:
             if collecting:
@@ -374,8 +374,9 @@ class UMLSLoader:
         log.info("%s: %d semantic types from %d MRSTY rows", self.name, kept, rows)
 
     def _load_definitions(
-        self, builder: KGBuilder, path: Path, cuis: _CuiTable, sab_lats: set[tuple[str, str]]
+        self, builder: KGBuilder, path: Path, file: int, cuis: _CuiTable, sab_lats: set[tuple[str, str]]
     ) -> None:
+        """Each concept's best-ranked MRDEF definition: its description and a ``definition`` fact."""
         kept_lats = set(self.langs)
         seen_sabs = {sab for sab, _ in sab_lats}
         lang_sabs = {sab for sab, lat in sab_lats if lat in kept_lats}
@@ -404,7 +405,8 @@ class UMLSLoader:
 
         best = bytearray(b"\xff") * len(builder.entities)
         rows = suppressed = chosen = 0
-        for _, f in rrf_rows(path, COLUMNS["MRDEF.RRF"]):
+        chosen_at: dict[int, tuple[int, str]] = {}  # entity -> (MRDEF line, text) of its best definition
+        for lineno, f in rrf_rows(path, COLUMNS["MRDEF.RRF"]):
             rows += 1
             idx = cuis.get(f[0])
             if idx < 0:
@@ -418,6 +420,9 @@ class UMLSLoader:
                 chosen += best[idx] == 255
                 best[idx] = r
                 builder.set_description(ENTITY_PREFIX + f[0], text)
+                chosen_at[idx] = (lineno, text)
+        for idx, (lineno, text) in sorted(chosen_at.items()):
+            builder.add_fact(idx, "definition", value=text, file=file, line=lineno)
         self.stats.update({"MRDEF rows": rows, "MRDEF suppressed": suppressed, "definitions": chosen})
         log.info(
             "%s: definitions for %d concepts from %d MRDEF rows (%d suppressed)", self.name, chosen, rows, suppressed
