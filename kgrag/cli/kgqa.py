@@ -11,6 +11,7 @@ from rich.table import Table
 
 from kgrag.cli.console import console
 from kgrag.config import get_settings
+from kgrag.kgqa.templates import TYPES
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -25,7 +26,7 @@ def make_kgqa_cmd(
                                        "descriptions)"),
     langs: str = typer.Option("zh,en", "--langs", "-l", help="question languages, comma-separated"),
     sources: str = typer.Option(None, "--sources", "-s", help="KG sources to use, comma-separated (default: all)"),
-    types: str = typer.Option("description,relation,pair,choice", "--types", "-t",
+    types: str = typer.Option(",".join(TYPES), "--types", "-t",
                               help="record types, comma-separated"),
     formats: str = typer.Option("chat,alpaca,sharegpt", "--formats", "-f", help="file formats, comma-separated"),
     limit: int = typer.Option(None, "--limit", "-n", help="at most this many records"),
