@@ -8,7 +8,7 @@ STORE := kg/store/default
 INDEX := indexes/default
 MODEL ?= qwen2.5-0.5b-instruct
 
-.PHONY: setup run store index model browser test lint bench clean
+.PHONY: setup run store index model browser test lint bench clean tcm-archive
 
 setup: $(VENV)/.installed
 
@@ -55,6 +55,18 @@ lint: setup
 	$(BIN)/ruff check kgrag api tests benchmarks
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy kgrag api
+
+# herbiv's source archive for `kgrag kg import … tcm` (its wheels carry no data). Its metadata builds only
+# with hatchling < 1.19, so pip runs in a throwaway venv that has it; the loader checks the sha256.
+TCM_ARCHIVE := kg/sources/herbiv-0.1a6.tar.gz
+tcm-archive: $(TCM_ARCHIVE)
+
+$(TCM_ARCHIVE):
+	rm -rf .cache/herbiv-venv && $(PY) -m venv .cache/herbiv-venv
+	.cache/herbiv-venv/bin/pip install -q "hatchling<1.19"
+	.cache/herbiv-venv/bin/pip download -q --no-deps --no-binary herbiv --no-build-isolation herbiv==0.1a6 -d kg/sources
+	echo "ce4aa415c4fc6ced390423aeeec6ed56af98c17c7599321f65d74f3fb87b61a8  $@" | sha256sum -c -
+	rm -rf .cache/herbiv-venv
 
 bench: store
 	$(BIN)/python benchmarks/kg_store.py

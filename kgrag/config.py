@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     default_sources: tuple[str, ...] = Field(
         ("cmekg", "hpo", "mondo", "icd10cm", "drugs", "mesh", "ddi"), description="sources of the default store"
     )
+    sources_dir: Path = Field(
+        Path("kg/sources"), description="downloaded source archives (`make tcm-archive`: herbiv's, for the tcm source)"
+    )
     log_level: str = Field("WARNING", description="logging level of the CLI and service")
 
     # the answering model (kgrag.generation)

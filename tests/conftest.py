@@ -113,3 +113,48 @@ def default_retriever(default_store: Path):  # type: ignore[no-untyped-def]
     from kgrag.retrieval.retriever import KGRetriever
 
     return KGRetriever.load(default_store)
+
+
+#: Real rows of herbiv 0.1a6's HerbiV_tcm.csv (黄芩; 当归 and two other Angelica rows herbiv also
+#: names 当归), shortened, for the tcm loader's tests.
+TCM_HEADER = (
+    "HVMID,cn_name,pinyin_name,en_name,latin_name,Properties,Meridians,UsePart,Function,Indication,Toxicity,"
+    "Clinical_manifestations,Therapeutic_en_class,Therapeutic_cn_class,HERB_id,TCMID_id,TCM_ID_id,SymMap_id,TCMSP_id"
+)
+TCM_ROWS = (
+    'HVM1695,黄芩,HUANG QIN,root of Baikal skullcap,Radix Scutellariae,Cold; Bitter,Lung; Large Intestine; Stomach,'
+    'root,"To remove damp-heat, to quench fire and counteract toxicity","Chest oppression with retching, diarrhea, '
+    'jaundice",,,Heat-Clearing And Dampnessdrying Medicinal,清热燥湿药,HERB002563,SMHB00188,6700.0,188.0,371.0',
+    "HVM0433,当归,CHANGBIAN HUA DANG GUI,,,,,,,,,,,,HERB000742,SMHB00095,7867.0,,",
+    'HVM0765,当归,DANG GUI,root of Chinese Angelica,Radix Angelicae sinensis,Warm; Pungent; Sweet,Spleen; Liver; Heart,'
+    'root,"To enrich blood, activate blood circulation","Women’s diseases, blood deficiency syndrome",,,'
+    "Blood-Tonifying Medicinal,补血药,HERB001210,SMHB00095,2538.0,95.0,202.0",
+    "HVM2918,当归,QU XI DANG GUI,Genuflex Angelica,Angelica genuflexa,,,,,,,,,,HERB004572,SMHB00095,4650.0,,",
+)
+
+
+@pytest.fixture()
+def tcm_rows() -> tuple[str, ...]:
+    return TCM_ROWS
+
+
+@pytest.fixture()
+def tcm_archive():  # type: ignore[no-untyped-def]
+    """Make ``herbiv-0.1a6.tar.gz`` in a folder, holding the herb CSV member with ``rows`` (by
+    default :data:`TCM_ROWS`); returns its path and sha256 (the loader is given that digest)."""
+    import hashlib
+    import io
+    import tarfile
+
+    from kgrag.kg.loaders.tcm import MEMBER
+
+    def make(folder: Path, rows: tuple[str, ...] = TCM_ROWS) -> tuple[Path, str]:
+        payload = ("\n".join((TCM_HEADER, *rows)) + "\n").encode()
+        path = folder / "herbiv-0.1a6.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            info = tarfile.TarInfo(MEMBER)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+    return make

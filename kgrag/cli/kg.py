@@ -31,7 +31,9 @@ def _load(store: Path | None) -> KnowledgeGraph:
 
 @kg_app.command("import")
 def import_cmd(
-    sources: list[str] = typer.Argument(None, help="cmekg, hpo, mondo, icd10cm, umls=/path/META, cmekg=FILE.jsonl …"),
+    sources: list[str] = typer.Argument(
+        None, help="cmekg, hpo, mondo, icd10cm, drugs, mesh, ddi, tcm, umls=/path/META, cmekg=FILE.jsonl …"
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="store folder (default: KGRAG_STORE, kg/store/default)"),
     no_links: bool = typer.Option(False, "--no-links", help="skip cross-source linking"),
 ) -> None:
@@ -39,7 +41,7 @@ def import_cmd(
     from kgrag.kg.importer import import_sources
 
     settings = get_settings()
-    specs = sources or list(settings.default_sources)
+    specs = [_with_archive(s, settings.sources_dir) for s in (sources or list(settings.default_sources))]
     out = out or settings.store
     t0 = time.perf_counter()
     with console.status("importing…") as status:
@@ -49,6 +51,15 @@ def import_cmd(
         f"{manifest['counts']['entities']:,} entities, {manifest['counts']['facts']:,} facts"
     )
     _print_stats(manifest)
+
+
+def _with_archive(spec: str, sources_dir: Path) -> str:
+    """``tcm`` → ``tcm=<KGRAG_SOURCES_DIR>/herbiv-0.1a6.tar.gz``: the archive `make tcm-archive` fetched."""
+    if spec.strip().lower() != "tcm":
+        return spec
+    from kgrag.kg.loaders.tcm import default_archive
+
+    return f"tcm={default_archive(sources_dir)}"
 
 
 def _print_stats(manifest: dict) -> None:  # type: ignore[type-arg]

@@ -20,6 +20,8 @@ fact's ``key`` so that any link can be re-checked against its rule:
 * ``same_drug_substance`` — a French substance of the ANSM interaction thesaurus (``ddi``) and a
   drug of the drug dictionary or CMeKG, by INN spelling rules (see :mod:`kgrag.kg.substance_links`).
   ``ddi`` names are French, so they take no part in ``same_english_name``.
+* ``same_chinese_name`` — a TCM herb (``tcm``) and the CMeKG drug of its Chinese name, when the
+  herb's pinyin reads that name (see :mod:`kgrag.kg.herb_links`).
 
 There is no MeSH-id rule: the packaged MONDO carries no ``MESH:`` xrefs, and the MeSH ids of the
 drug and disease dictionaries are often a related descriptor's (see :mod:`kgrag.kg.loaders.mesh`),
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from kgrag.kg.builder import KGBuilder
 from kgrag.kg.drug_links import add_drug_links, add_product_ingredients
 from kgrag.kg.graph import normalize_name
+from kgrag.kg.herb_links import add_herb_links
 from kgrag.kg.model import SourceInfo
 from kgrag.kg.substance_links import add_substance_links
 from kgrag.lang import has_cjk
@@ -50,9 +53,10 @@ _ABBREV = re.compile(r"^[A-Z0-9]{1,5}$")
 #: looks like a word ("caps" is CAPS, a buffer, and also MONDO's lower-cased "CAPS"), so a link
 #: touching one of them never rests on a single word of :data:`SHORT_WORD` characters or fewer.
 LOWERCASED_SOURCES = ("drugs", "mesh")
-#: Sources whose Latin-script names are not English (the ANSM thesaurus' French INNs): linked by
-#: their own rules, never by ``same_english_name``.
-NOT_ENGLISH_SOURCES = ("ddi",)
+#: Sources linked by rules of their own, never by ``same_english_name``: the ANSM thesaurus (its
+#: Latin-script names are French INNs) and the TCM herbs (English and Latin plant names whose
+#: matches nobody has checked; they link to CMeKG by Chinese name).
+OWN_RULE_SOURCES = ("ddi", "tcm")
 SHORT_WORD = 5
 
 
@@ -98,11 +102,14 @@ class LinkCounts:
     same_umls_cui: int = 0
     same_english_name: int = 0
     same_drug_substance: int = 0
+    same_chinese_name: int = 0
 
 
-def add_links(
-    builder: KGBuilder, source_order: tuple[str, ...] = ("cmekg", "umls", "hpo", "mondo", "icd10cm", "mesh", "drugs")
-) -> LinkCounts:
+SOURCE_ORDER = ("cmekg", "umls", "hpo", "mondo", "icd10cm", "mesh", "drugs", "ddi", "tcm")
+"""Which end of a link is its head: the source earlier here."""
+
+
+def add_links(builder: KGBuilder, source_order: tuple[str, ...] = SOURCE_ORDER) -> LinkCounts:
     """Add link facts between entities of different sources of ``builder``; returns counts."""
     builder.add_source(SourceInfo(SOURCE, "kgrag", "derived", "derived from the linked sources", ("kgrag:links",)))
     file_id = builder.register_file(SOURCE, "kgrag:links")
@@ -158,7 +165,7 @@ def add_links(
     by_name: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     langs = ("zh", "en")
     for i, e in enumerate(builder.entities):
-        if (e.stub and srcs[e.source] != "cmekg") or srcs[e.source] in NOT_ENGLISH_SOURCES:
+        if (e.stub and srcs[e.source] != "cmekg") or srcs[e.source] in OWN_RULE_SOURCES:
             continue
         for key in dict.fromkeys(english_names(e.name, langs[e.lang], e.aliases)):  # not a set: hash-seed order
             by_name[key][e.source].append(i)
@@ -178,6 +185,7 @@ def add_links(
     for kind, n in add_substance_links(builder, link).items():
         log.info("same_drug_substance %s: %d", kind, n)
     linked = add_drug_links(builder, link)
+    add_herb_links(builder, link)
     result = LinkCounts(**counts)
     products = add_product_ingredients(builder, file_id, skip=linked)
     log.info("cross-source links: %s (%d dictionary drugs to CMeKG ingredients); %d CMeKG products given a "

@@ -68,6 +68,15 @@ def _ddi(path: Path | None) -> SourceLoader:
     return DDILoader()
 
 
+def _tcm(path: Path | None) -> SourceLoader:
+    from kgrag.kg.loaders.tcm import FETCH_HINT, TCMLoader
+
+    if path is None:
+        raise ConfigError(f"tcm reads herbiv's source archive: name it as tcm=PATH ({FETCH_HINT}); "
+                          "`kgrag kg import tcm` looks for it in KGRAG_SOURCES_DIR")
+    return TCMLoader(path)
+
+
 LOADERS: dict[str, Callable[[Path | None], SourceLoader]] = {
     "cmekg": _cmekg,
     "hpo": _hpo,
@@ -77,6 +86,7 @@ LOADERS: dict[str, Callable[[Path | None], SourceLoader]] = {
     "drugs": _drugs,
     "mesh": _mesh,
     "ddi": _ddi,
+    "tcm": _tcm,
 }
 
 
