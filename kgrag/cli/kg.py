@@ -87,10 +87,17 @@ def _print_stats(manifest: dict) -> None:  # type: ignore[type-arg]
 def stats_cmd(
     store: Path = typer.Option(None, "--store", "-s", help="store folder (default: KGRAG_STORE)"),
     relations: bool = typer.Option(False, "--relations", "-r", help="also list fact counts per relation"),
+    licences: bool = typer.Option(
+        False, "--licences", help="print the licence and terms of use of every KG source and model (NOTICE.md) only"
+    ),
 ) -> None:
-    """Entity and fact counts per source (and per relation)."""
+    """Entity and fact counts per source (and per relation); with --licences, what each source and model may be
+    used for."""
     from kgrag.kg.store import read_manifest
 
+    if licences:
+        _print_licences()
+        return
     path = store or _store_opt()
     manifest = read_manifest(path)
     _print_stats(manifest)
@@ -104,6 +111,18 @@ def stats_cmd(
             r = kg.vocab.get(rel)
             t.add_row(rel, r.zh, r.en, f"{n:,}")
         console.print(t)
+
+
+def _print_licences() -> None:
+    from kgrag.kg.licences import COLUMNS, licences
+
+    table = Table(title="licences and terms of use (kgrag/kg/data/licences.tsv; NOTICE.md)", show_lines=True)
+    for col in COLUMNS:
+        table.add_column(col, overflow="fold", no_wrap=col in ("kind", "name"))
+    for r in licences():
+        table.add_row(r.kind, r.name, r.what, r.package, r.package_licence, r.content_licence, r.terms)
+    console.print(table)
+    console.print("Licences were read from the packages' metadata; check them again before redistributing anything.")
 
 
 @kg_app.command("show")
