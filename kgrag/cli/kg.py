@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from kgrag.cli.console import console
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 from kgrag.kg.graph import KnowledgeGraph
 
@@ -44,8 +45,8 @@ def import_cmd(
     specs = [_with_archive(s, settings.sources_dir) for s in (sources or list(settings.default_sources))]
     out = out or settings.store
     t0 = time.perf_counter()
-    with console.status("importing…") as status:
-        manifest = import_sources(specs, out, links=not no_links, on_step=lambda s: status.update(s + "…"))
+    with CommandProgress("kg import") as progress:
+        manifest = import_sources(specs, out, links=not no_links, on_step=progress.step)
     console.print(
         f"[green]wrote[/] {out} in {time.perf_counter() - t0:.1f} s: "
         f"{manifest['counts']['entities']:,} entities, {manifest['counts']['facts']:,} facts"

@@ -6,17 +6,17 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kgrag.cli.console import console
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 from kgrag.generation.weights import (
     DEFAULT_DTYPE,
     DTYPES,
     KNOWN_MODELS,
-    folder_size,
     canonical_name,
+    folder_size,
     get_known_model,
     is_prepared,
     list_models,
@@ -57,12 +57,10 @@ def prepare_cmd(
         console.print(f"[green]already prepared:[/] {folder} ({_size(folder_size(folder))}); --force prepares again")
         return
     t0 = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(f"{name}: starting", total=None)
+    with CommandProgress(f"model prepare {spec.name}") as shown:
 
         def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{name}: {_STAGES.get(stage, stage)}", completed=done, total=total or None)
+            shown(_STAGES.get(stage, stage), done, total)
 
         folder = prepare_model(spec, model_dir, force=force, dtype=dtype, progress=progress)
     console.print(f"[green]prepared[/] {folder} ({_size(folder_size(folder))}, {dtype}) in "
