@@ -135,16 +135,21 @@ def serve_cmd(
     device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
     store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
     index: str = typer.Option(None, "--index", "-i", help="vector index folder, or none"),
+    build_index: bool = typer.Option(
+        None, "--build-index/--no-build-index",
+        help="build a missing or stale index in the background (default: KGRAG_INDEX_BUILD, off: wait for one)",
+    ),
 ) -> None:
-    """Serve the API and the web page (loads the KG, index and model first; fails with the reason)."""
+    """Serve the API and the web page. The port opens at once (503 and /ready saying what loads); answers
+    start when the KG and the model are loaded; the index joins when it is there and verified."""
     import os
 
     import uvicorn
 
     settings = _settings(host=host, port=port, model=model, adapter=adapter, device=device, store=store,
-                         index=None if index is None else Path(index))
+                         index=None if index is None else Path(index), index_build=build_index)
     overrides = {"host": host, "port": port, "model": model, "adapter": adapter, "device": device, "store": store,
-                 "index": index}
+                 "index": index, "index_build": build_index}
     # the service is started by its ASGI entry point, as `uvicorn --factory api.main:app` would be,
     # with the options handed on as the KGRAG_* settings it reads
     os.environ.update({f"KGRAG_{k.upper()}": str(v) for k, v in overrides.items() if v is not None})
