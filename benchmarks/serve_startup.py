@@ -36,7 +36,9 @@ def main() -> None:
     args = ap.parse_args()
     port = _free_port()
     cmd = [sys.executable, "-m", "kgrag.cli", "serve", "--port", str(port), "--store", args.store, "--index",
-           args.index, *(["--model", args.model] if args.model else []), *(["--build-index"] if args.build_index else [])]
+           args.index, *(["--model", args.model] if args.model else [])]
+    if args.build_index:
+        cmd.append("--build-index")
     url, t0 = f"http://127.0.0.1:{port}", time.monotonic()
     proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     figures: dict[str, object] = {"command": " ".join(cmd[2:])}
