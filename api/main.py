@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import Service
-from api.routes import ask, meta, openai
+from api.routes import ask, graph, meta, openai
+from api.routes.meta import STATIC
 from api.startup import Startup
 from kgrag.config import Settings, get_settings
 from kgrag.generation.types import ChatModel
@@ -63,7 +65,9 @@ def create_app(settings: Settings | None = None, *, model: ChatModel | None = No
                               "research and triage support, not a doctor.")
     errors.install(app)
     app.include_router(meta.router)
+    app.include_router(graph.router)  # before ask's /entities/{id:path}, which would take "…/neighbourhood" too
     app.include_router(ask.router)
+    app.mount("/vendor", StaticFiles(directory=STATIC / "vendor"), name="vendor")  # the page's graph library
     app.include_router(openai.router)
     return app
 

@@ -1,5 +1,5 @@
 """The licences and terms of use of everything kgrag reads and serves — KG sources, models,
-embedders, the shipped adapter — from one file, ``kgrag/kg/data/licences.tsv``.
+embedders, the shipped adapter, the vendored browser library — from one file, ``kgrag/kg/data/licences.tsv``.
 
 ``NOTICE.md`` holds :func:`notice_table` between two markers (a test keeps them equal) and
 ``kgrag kg stats --licences`` prints the same rows.
@@ -18,7 +18,7 @@ from kgrag.errors import ConfigError
 from kgrag.tsv import data_text, tsv_rows
 
 FILE = "licences.tsv"
-KINDS = ("kg source", "model", "embedder", "adapter")
+KINDS = ("kg source", "model", "embedder", "adapter", "vendored")
 COLUMNS = ("kind", "name", "what", "package (pinned)", "package licence", "content licence", "terms of use")
 #: NOTICE.md's table lies between these two lines.
 BEGIN, END = "<!-- licences.tsv: begin -->", "<!-- licences.tsv: end -->"
