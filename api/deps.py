@@ -92,8 +92,10 @@ def get_service(request: Request) -> Service:
     service = getattr(request.app.state, "service", None)
     if service is None:
         startup = getattr(request.app.state, "startup", None)
-        status = "" if startup is None else "; ".join(f"{k}: {v}" for k, v in startup.parts().items())
-        raise HTTPException(503, detail=f"kgrag is starting ({status}); see /ready", headers={"Retry-After": "5"})
+        parts = {} if startup is None else startup.parts()
+        state = "could not start" if any(v.startswith("failed") for v in parts.values()) else "is starting"
+        status = "; ".join(f"{k}: {v}" for k, v in parts.items())
+        raise HTTPException(503, detail=f"kgrag {state} ({status}); see /ready", headers={"Retry-After": "5"})
     return service  # type: ignore[no-any-return]
 
 

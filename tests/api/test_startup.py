@@ -123,3 +123,14 @@ def test_a_missing_store_or_unprepared_model_stops_the_start_with_the_fix(tiny_s
     settings = _settings(tiny_store, "none").model_copy(update={"model_dir": tmp_path / "models"})
     with pytest.raises(ConfigError, match="kgrag model prepare"), TestClient(create_app(settings)):
         pass
+
+
+def test_a_model_that_fails_to_load_in_the_background_is_named_by_ready(tiny_store: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")  # passes the quick check (a model folder), cannot load
+    with TestClient(create_app(_settings(tiny_store, "none").model_copy(update={"model": str(broken)}))) as client:
+        body, _ = _until(client, lambda b: b["parts"]["model"].startswith("failed"), timeout=60)
+        assert body["ready"] is False and body["parts"]["kg"] == "ready"
+        r = client.post("/ask", json={"question": "糖尿病挂什么科？"})
+        assert r.status_code == 503 and "kgrag could not start" in r.json()["error"]["message"]
