@@ -45,7 +45,7 @@ run: store model
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
 browser:
 	@command -v chromedriver >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium \
-	  chromium-driver) || echo "could not install chromium chromium-driver: the web-page tests will skip"
+	  chromium-driver) || echo "could not install chromium chromium-driver: the web-page tests skip here and fail in CI (CI set)"
 
 test: setup browser
 	$(BIN)/ruff check kgrag api tests benchmarks
