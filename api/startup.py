@@ -58,7 +58,7 @@ class Startup:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kgrag-startup", daemon=True)
-        self._stale: tuple[int, int, int] | None = None  # the index manifest that was refused, until it changes
+        self._stale: tuple[tuple[str, int, int, int], ...] | None = None  # the refused index, until it changes
 
     # -- what /ready says ----------------------------------------------------------------------------------------
 
@@ -152,8 +152,7 @@ class Startup:
 
         manifest = path / MANIFEST
         if manifest.is_file():
-            stat = manifest.stat()
-            seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a new index is a new file (atomic rename)
+            seen = _files_seen(path)
             if seen == self._stale:  # refused before and not changed since
                 return False
             try:
@@ -199,3 +198,9 @@ class Startup:
 
         self._set("index", "building 0%")
         build_index(self.settings.store, path, BUILD_EMBEDDER, workers=1, progress=progress)
+
+
+def _files_seen(folder: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """What changes when any file of ``folder`` is replaced or rewritten: name, inode, mtime, size."""
+    stats = ((p.name, p.stat()) for p in sorted(folder.iterdir()) if p.is_file())
+    return tuple((name, st.st_ino, st.st_mtime_ns, st.st_size) for name, st in stats)
