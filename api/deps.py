@@ -15,6 +15,7 @@ from kgrag.config import Settings
 from kgrag.generation.adapters import adapter_info
 from kgrag.generation.answer import Answerer, load_model
 from kgrag.generation.batching import GenerationBatcher
+from kgrag.generation.catalog import KNOWN_MODELS, canonical_name
 from kgrag.generation.types import ChatModel
 from kgrag.retrieval.retriever import KGRetriever
 
@@ -43,6 +44,12 @@ class Service:
         self.info["index"] = index
 
 
+def model_title(name: str) -> str | None:
+    """What a catalogued model is (``Qwen2.5-Coder-0.5B-Instruct`` for ``qwen2.5-0.5b-instruct``); None for a folder."""
+    spec = KNOWN_MODELS.get(canonical_name(name))
+    return None if spec is None else spec.label
+
+
 def describe(settings: Settings, retriever: KGRetriever, model: ChatModel, index: str | None,
              load_s: dict[str, float]) -> dict[str, Any]:
     """What ``/ready`` says of a loaded service."""
@@ -53,6 +60,7 @@ def describe(settings: Settings, retriever: KGRetriever, model: ChatModel, index
         "facts": retriever.kg.n_facts,
         "index": index,
         "model": model.name,
+        "model_title": model_title(model.name),
         "device": model.device,
         "prompt_format": model.prompt_format,
         "adapter": adapter_info(getattr(model, "adapter", None), retriever.kg.checksum),

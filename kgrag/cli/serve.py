@@ -100,7 +100,11 @@ def chat_cmd(
     from kgrag.errors import KGRAGError
 
     answerer = _answerer(_settings(model=model, adapter=adapter, device=device))
-    console.print(f"[bold]kgrag chat[/] — {answerer.model.name} on {answerer.model.device}. "
+    from kgrag.generation.catalog import KNOWN_MODELS, canonical_name
+
+    spec = KNOWN_MODELS.get(canonical_name(answerer.model.name))
+    title = f" ({spec.label})" if spec is not None and spec.label != answerer.model.name else ""
+    console.print(f"[bold]kgrag chat[/] — {answerer.model.name}{title} on {answerer.model.device}. "
                   "Health information, not a doctor. /new restarts, /exit leaves.")
     history: list[dict[str, str]] = []
     while True:

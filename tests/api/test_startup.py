@@ -70,6 +70,7 @@ def test_the_port_answers_503_while_the_model_loads_then_answers(serve, tiny_sto
     body, seen = _until(client, lambda b: b["ready"])
     assert seen[0]["ready"] is False and seen[0]["parts"]["model"] in ("waiting", "loading", "warming up")
     assert body["parts"] == {"kg": "ready", "model": "ready", "index": "none (KGRAG_INDEX=none): answering without it"}
+    assert body["model"] == TEST_MODEL and body["model_title"] == "SmolLM2-135M-Instruct"
     answer = client.post("/ask", json={"question": "糖尿病挂什么科？"})
     assert answer.status_code == 200 and any(c["tail"] == "内分泌科" for c in answer.json()["citations"])
 

@@ -75,7 +75,7 @@ def test_chat_answers_each_turn_with_its_facts_restarts_and_leaves(env: dict[str
     turns = f"{ASPIRIN}\n/new\n糖尿病挂什么科？\n/exit\nnever asked\n"
     result = runner.invoke(app, ["chat"], input=turns, env=env)
     assert result.exit_code == 0, result.output
-    assert f"kgrag chat — {TEST_MODEL} on cpu" in result.stdout
+    assert f"kgrag chat — {TEST_MODEL} (SmolLM2-135M-Instruct) on cpu" in result.stdout
     assert result.stdout.count("kgrag>") == 2  # two answers: /new and /exit are commands, the rest is never read
     assert result.stdout.count("facts given to the model") == 2
     assert "胃肠道出血" in result.stdout and "内分泌科" in result.stdout
