@@ -154,6 +154,12 @@ def serve_cmd(
                          index=None if index is None else Path(index), index_build=build_index)
     overrides = {"host": host, "port": port, "model": model, "adapter": adapter, "device": device, "store": store,
                  "index": index, "index_build": build_index}
+    # what api.startup.Startup.check does at start-up, here too: one line and exit code 2, not a traceback
+    from kgrag.generation.weights import resolve_model
+    from kgrag.kg.store import read_manifest
+
+    read_manifest(settings.store)
+    resolve_model(settings.model, settings.model_dir)
     # the service is started by its ASGI entry point, as `uvicorn --factory api.main:app` would be,
     # with the options handed on as the KGRAG_* settings it reads
     os.environ.update({f"KGRAG_{k.upper()}": str(v) for k, v in overrides.items() if v is not None})

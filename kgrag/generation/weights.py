@@ -37,6 +37,7 @@ from kgrag.atomic import atomic_folder
 from kgrag.config import Settings
 from kgrag.errors import ConfigError, ModelIntegrityError, ModelNotAvailableError
 from kgrag.generation.catalog import (
+    ALIASES,
     KNOWN_MODELS,
     KnownModel,
     PackageFile,
@@ -260,7 +261,8 @@ def resolve_model(
             raise ConfigError(f"{path} is a folder but not a Hugging Face model folder (it has no config.json)")
         return path
     raise ConfigError(
-        f"model {name!r} is neither a known model nor a model folder; known models: {', '.join(KNOWN_MODELS)} "
+        f"model {name!r} is neither a known model nor a model folder; known models: "
+        f"{', '.join([*KNOWN_MODELS, *ALIASES])} "
         f"(prepare one with `kgrag model prepare NAME`), or give the path of a Hugging Face model folder"
     )
 

@@ -110,3 +110,13 @@ def test_search_uses_the_index_once_it_joined(served: Served) -> None:
 def test_the_chat_page_is_served(served: Served) -> None:
     r = httpx.get(f"{served.url}/", timeout=10)
     assert r.status_code == 200 and "text/html" in r.headers["content-type"] and 'id="question"' in r.text
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--store", "/nonexistent/store"], "no KG store at /nonexistent/store"),
+    (["--model", "qwen-7b"], "known models: qwen2.5-0.5b-instruct"),
+])
+def test_a_missing_store_or_model_is_one_line_and_exit_code_2(args: list[str], message: str, tiny_store: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "kgrag.cli", "serve", "--port", str(_free_port()), "--store",
+                           str(tiny_store), *args], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
