@@ -111,7 +111,7 @@ def retrieval_cmd(
     ks = tuple(sorted({*KS, settings.top_k}))
     with CommandProgress("eval retrieval") as progress:
         outcomes = evaluate(retriever, questions, top_k=max(ks),
-                            progress=progress.counter("questions retrieved for", len(questions)))
+                            progress=progress.counter("questions", len(questions)))
     metrics = report(outcomes, ks, by_template=examples is not None)
     config = {
         "store": str(store),

@@ -140,3 +140,15 @@ def test_build_index_prints_each_part_as_lines(tmp_path: Path) -> None:
     assert "[build-index] entities (use-multilingual): 0/6 (0%)" in result.stderr
     assert "[build-index] entities (use-multilingual): 6/6 (100%) in" in result.stderr
     assert "[build-index] facts (use-multilingual): 6/6 (100%) in" in result.stderr
+
+
+def test_eval_retrieval_prints_the_questions_done(tmp_path: Path) -> None:
+    runner = CliRunner()
+    store = tmp_path / "store"
+    assert runner.invoke(app, ["kg", "import", f"cmekg={DATA / 'cmekg' / 'mini.jsonl'}", "--out", str(store)]
+                         ).exit_code == 0
+    result = runner.invoke(app, ["eval", "retrieval", "--store", str(store), "--n", "3", "--langs", "zh",
+                                 "--no-by-relation"])
+    assert result.exit_code == 0, result.output
+    assert "[eval retrieval] questions: 1/3 (33%)" in result.stderr  # its first report: after one question
+    assert "[eval retrieval] questions: 3/3 (100%) in" in result.stderr and "R@10" in result.stdout
