@@ -1,13 +1,17 @@
 """The chat page at ``GET /`` (api/static/index.html), driven in headless Chromium with selenium.
 
-Three groups:
+Four groups (in one file, past 400 lines, because they share the browser, the page helpers and the
+canned answers defined here):
 
 * a pure check of the file: nothing loaded from other hosts, the ids and classes the tests use;
 * the page against canned ``/ask`` answers (``fetch`` replaced in the browser, the page opened from
   its file): citation chips, XSS safety, the sources list, errors, the stop button, history, language;
 * the page against the real app (uvicorn on a free port, the tiny KG store and a real small model on
   the CPU, from tests/api/conftest.py): streaming an answer with its sources, the emergency banner,
-  a Chinese question, and the stop button cancelling the generation on the server.
+  a Chinese question, and the stop button cancelling the generation on the server;
+* the facts as a graph (cytoscape from api/static/vendor/): nodes and edges of the cited facts, the
+  cited ones highlighted, a click on an edge showing the fact and its provenance, both languages, a
+  real answer's graph; screenshots are kept (``KGRAG_TEST_ARTIFACTS``) and checked for content.
 
 The browser tests are ``slow``. Without ``chromedriver`` (``apt-get install chromium
 chromium-driver``, or ``make browser``) they skip with a loud reason on a developer's machine, and
