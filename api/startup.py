@@ -25,7 +25,7 @@ from pathlib import Path
 
 from api.deps import Service, describe
 from kgrag.config import Settings
-from kgrag.errors import IndexMismatchError, IndexNotFoundError, KGRAGError
+from kgrag.errors import IndexMismatchError, IndexNotFoundError
 from kgrag.generation.answer import Answerer, load_model
 from kgrag.generation.batching import GenerationBatcher
 from kgrag.generation.types import ChatModel
@@ -140,8 +140,10 @@ class Startup:
             try:
                 if self._try_index(service, path):
                     return
-            except KGRAGError as exc:
-                self._set("index", f"failed: {exc}")
+            except (FileNotFoundError, NotADirectoryError) as exc:  # replaced while being read: look again
+                log.info("the index %s changed while it was read (%s); looking again", path, exc)
+            except Exception as exc:  # a failed build or a broken fresh index: /ready says why
+                self._set("index", f"failed: {exc}; answering without it")
                 log.error("the index %s cannot be used: %s", path, exc)
                 return
             self._stop.wait(self.poll_s)

@@ -135,3 +135,15 @@ def test_a_model_that_fails_to_load_in_the_background_is_named_by_ready(tiny_sto
         assert body["ready"] is False and body["parts"]["kg"] == "ready"
         r = client.post("/ask", json={"question": "糖尿病挂什么科？"})
         assert r.status_code == 503 and "kgrag could not start" in r.json()["error"]["message"]
+
+
+def test_a_build_that_cannot_run_is_named_and_the_service_keeps_answering(serve, tiny_store: Path,  # type: ignore[no-untyped-def]
+                                                                         tmp_path: Path) -> None:
+    at = tmp_path / "index"
+    at.mkdir()
+    (at / "notes.txt").write_text("not an index")  # build_index refuses to replace a folder that is not one
+    client = serve(_settings(tiny_store, at, index_build=True))
+    body, _ = _until(client, lambda b: b["parts"]["index"].startswith("failed"), timeout=60)
+    assert "is not a kgrag index" in body["parts"]["index"] and body["ready"] is True
+    assert (at / "notes.txt").read_text() == "not an index"
+    assert client.get("/search", params={"q": "糖尿病挂什么科？"}).json()["facts"]
