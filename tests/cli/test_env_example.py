@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,21 @@ def test_every_setting_has_a_line_and_its_description() -> None:
         assert f"# {field.description}" in text, name
 
 
-def test_as_it_is_it_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture()
+def no_kgrag_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the file speaks: KGRAG_* variables of the shell running the tests would win over it."""
+    for name in [k for k in os.environ if k.startswith("KGRAG_")]:
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.usefixtures("no_kgrag_env")
+def test_as_it_is_it_changes_nothing(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text(env_example(), encoding="utf-8")
     assert Settings(_env_file=env) == Settings(_env_file=None)  # type: ignore[call-arg]
 
 
+@pytest.mark.usefixtures("no_kgrag_env")
 def test_uncommented_every_value_reads_back_as_the_default(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     lines = [line[2:] for line in env_example().splitlines() if line.startswith("# KGRAG_") and not line.endswith("=")]
