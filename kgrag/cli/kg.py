@@ -91,13 +91,19 @@ def stats_cmd(
     licences: bool = typer.Option(
         False, "--licences", help="print the licence and terms of use of every KG source and model (NOTICE.md) only"
     ),
+    markdown: bool = typer.Option(False, "--markdown", help="with --licences: as NOTICE.md's Markdown table"),
 ) -> None:
     """Entity and fact counts per source (and per relation); with --licences, what each source and model may be
     used for."""
     from kgrag.kg.store import read_manifest
 
     if licences:
-        _print_licences()
+        if markdown:
+            from kgrag.kg.licences import notice_table
+
+            typer.echo(notice_table())
+        else:
+            _print_licences()
         return
     path = store or _store_opt()
     manifest = read_manifest(path)

@@ -24,7 +24,10 @@ def test_notice_md_holds_exactly_the_table_of_licences_tsv() -> None:
     text = (REPO / "NOTICE.md").read_text(encoding="utf-8")
     assert BEGIN in text and END in text, "NOTICE.md lost its markers"
     between = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert between == notice_table(), "NOTICE.md differs from kgrag/kg/data/licences.tsv: regenerate its table"
+    assert between == notice_table(), (
+        "NOTICE.md differs from kgrag/kg/data/licences.tsv: "
+        "put `kgrag kg stats --licences --markdown` between its markers"
+    )
 
 
 def test_every_kg_source_model_and_embedder_kgrag_knows_has_a_licence_row() -> None:
@@ -56,3 +59,8 @@ def test_kg_stats_licences_prints_every_row_without_a_store(tmp_path: Path) -> N
 def test_the_licence_file_is_apache_2() -> None:
     text = (REPO / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in text and "Version 2.0, January 2004" in text
+
+
+def test_the_markdown_table_is_what_notice_md_holds() -> None:
+    result = CliRunner().invoke(app, ["kg", "stats", "--licences", "--markdown"])
+    assert result.exit_code == 0 and result.stdout.strip() == notice_table()
