@@ -1,5 +1,5 @@
 # kgrag: two commands for a newcomer.
-#   make run    set up; build the default KG store, vector index and model (once); start the service
+#   make run    set up; build the default KG store and model (once); serve (the index builds in the background)
 #   make test   set up and run the test suite (what CI runs)
 PY ?= python3
 VENV := .venv
@@ -36,14 +36,16 @@ $(INDEX)/manifest.json: $(STORE)/manifest.json | setup
 model: | setup
 	$(BIN)/kgrag model prepare $(MODEL)
 
-run: store index model
-	$(BIN)/kgrag serve --store $(STORE) --index $(INDEX) --model $(MODEL)
+# answers once the store and the model are loaded (about a minute); the index is built in the background
+# (one embedding process, leaving a core for answers) and joins when verified. `make index` first: all cores.
+run: store model
+	$(BIN)/kgrag serve --store $(STORE) --index $(INDEX) --model $(MODEL) --build-index
 
 # headless Chromium for the web-page tests (they skip without it): installed when missing, never prompting
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
 browser:
 	@command -v chromedriver >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium \
-	  chromium-driver) || echo "could not install chromium chromium-driver: the web-page tests will skip"
+	  chromium-driver) || echo "could not install chromium chromium-driver: the web-page tests skip here and fail in CI (CI set)"
 
 test: setup browser
 	$(BIN)/ruff check kgrag api tests benchmarks

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
 
     store: Path = Field(Path("kg/store/default"), description="KG store folder used by default")
     index: Path = Field(Path("indexes/default"), description="vector index folder used by default")
+    index_build: bool = Field(
+        False, description="`kgrag serve` builds a missing or stale index in the background (answering without it "
+        "until it is done) instead of waiting for one that `kgrag build-index` writes"
+    )
     default_sources: tuple[str, ...] = Field(
         ("cmekg", "hpo", "mondo", "icd10cm", "drugs", "mesh", "ddi"), description="sources of the default store"
     )

@@ -63,6 +63,27 @@ def tiny_kg(tiny_builder: KGBuilder) -> KnowledgeGraph:
 
 
 @pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A KG store of the CMeKG excerpt (Chinese: 糖尿病, 高血压, 阿司匹林 …) and the HPO excerpt (English)."""
+    from kgrag.kg.importer import import_sources
+
+    out = tmp_path_factory.mktemp("kg") / "store"
+    import_sources([f"cmekg={DATA / 'cmekg' / 'mini.jsonl'}", f"hpo={DATA / 'hpo'}"], out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real vector index of the whole tiny store (every entity and fact) with the default embedder,
+    the multilingual USE, as `make index` builds it for the default store (~5 s)."""
+    from kgrag.index.build import build_index
+
+    out = tmp_path_factory.mktemp("index") / "index"
+    build_index(tiny_store, out, "use-multilingual", batch_size=32, workers=1)
+    return out
+
+
+@pytest.fixture(scope="session")
 def default_store() -> Path:
     """The default store (all packaged sources), imported once if not there yet."""
     from kgrag.kg.importer import import_sources
@@ -158,3 +179,25 @@ def tcm_archive():  # type: ignore[no-untyped-def]
         return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama with random weights and SmolLM2's tokenizer (ChatML template), for fine-tuning
+    in seconds on the CPU (honest for the training loop, never for answers)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from kgrag.config import Settings
+    from kgrag.generation.weights import prepare_model
+
+    src = prepare_model(TEST_MODEL, Settings().model_dir)
+    config = AutoConfig.from_pretrained(src)
+    config.update({"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "head_dim": 16})
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    out = tmp_path_factory.mktemp("tiny") / "tiny-llama"
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(src).save_pretrained(out)
+    return out

@@ -1,4 +1,4 @@
-"""``GET /health`` (the process is up), ``GET /ready`` (model and index loaded) and the web page."""
+"""``GET /health`` (the process is up), ``GET /ready`` (what is loaded, part by part) and the web page."""
 
 from __future__ import annotations
 
@@ -18,12 +18,19 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    """200 with what is loaded once the KG, index and model are in memory and the batcher runs."""
+    """200 once the KG and the model are loaded and the batcher runs (the index may still be on its way);
+    503 before. Both say what each part is doing: ``parts: {kg, model, index}``
+    (``"index": "building 43%: …"``)."""
     service = getattr(request.app.state, "service", None)
+    startup = getattr(request.app.state, "startup", None)
+    if startup is not None:
+        parts = startup.parts()
+    else:  # a service loaded before the app (tests)
+        parts = {"kg": "ready", "model": "ready", "index": "ready" if service and service.info.get("index") else "none"}
     if service is None or not service.batcher.running or not service.batcher.ready.is_set():
-        return JSONResponse({"ready": False}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"ready": False, "parts": parts}, status_code=503, headers={"Retry-After": "5"})
     stats = service.batcher.stats
-    return JSONResponse({"ready": True, **service.info, "batcher": {
+    return JSONResponse({"ready": True, "parts": parts, **service.info, "batcher": {
         "max_batch": service.batcher.max_batch, "max_queue": service.batcher.max_queue, "waiting": stats.waiting,
         "batches": stats.batches, "requests": stats.requests, "cancelled": stats.cancelled,
         "largest_batch": stats.largest_batch}})

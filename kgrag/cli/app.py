@@ -7,6 +7,7 @@ import logging
 
 import typer
 
+from kgrag.cli.config import register as register_config
 from kgrag.cli.console import err_console
 from kgrag.cli.eval import eval_app
 from kgrag.cli.index import register as register_index
@@ -42,6 +43,7 @@ def _register() -> None:
     register_model(app)
     register_kgqa(app)
     register_train(app)
+    register_config(app)
 
 
 _register()

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kgrag.atomic import write_jsonl_atomic
 from kgrag.cli.console import console
 from kgrag.cli.mcq import mcq_cmd
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 
 eval_app = typer.Typer(name="eval", no_args_is_help=True)
@@ -109,9 +109,9 @@ def retrieval_cmd(
         generator = QuestionGenerator(retriever.kg, split_seed=split_seed)
         questions = generator.generate(n, langs=lang_list, split=split, seed=seed)
     ks = tuple(sorted({*KS, settings.top_k}))
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"retrieving for {len(questions)} questions", total=len(questions))
-        outcomes = evaluate(retriever, questions, top_k=max(ks), progress=lambda k: bar.advance(task, k))
+    with CommandProgress("eval retrieval") as progress:
+        outcomes = evaluate(retriever, questions, top_k=max(ks),
+                            progress=progress.counter("questions", len(questions)))
     metrics = report(outcomes, ks, by_template=examples is not None)
     config = {
         "store": str(store),
@@ -248,15 +248,7 @@ def qa_cmd(
             retriever, chat, top_k=settings.top_k, max_new_tokens=max_new_tokens, repetition_penalty=repetition_penalty
         )
     load_s = time.perf_counter() - t0
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with CommandProgress("eval qa") as progress:
         report = evaluate_qa(
             chat, questions, golds=golds, answerer=answerer, batch_size=batch_size, max_new_tokens=max_new_tokens,
             repetition_penalty=repetition_penalty, progress=progress,

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from kgrag.cli.console import console
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 from kgrag.index.build import DEFAULT_IVF_THRESHOLD
 from kgrag.index.embedders import EMBEDDERS
@@ -34,10 +35,12 @@ def build_index_cmd(
     store, out = kg or settings.store, out or settings.index
     parts = [p.strip() for p in what.split(",") if p.strip()]
     t0 = time.perf_counter()
-    manifest = build_index(
-        store, out, embedder, device=device, what=parts, batch_size=batch_size, limit=limit,
-        workers=workers, ivf_threshold=None if exact else ivf_threshold, show_progress=True,
-    )
+    with CommandProgress("build-index") as progress:
+        progress.step(f"loading the KG store {store} and the embedder {embedder}")
+        manifest = build_index(
+            store, out, embedder, device=device, what=parts, batch_size=batch_size, limit=limit,
+            workers=workers, ivf_threshold=None if exact else ivf_threshold, progress=progress,
+        )
     total = time.perf_counter() - t0
     table = Table(title=f"index {out}")
     for col in ("part", "vectors", "embed s", "texts/s", "faiss"):

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from kgrag.cli.console import console
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 from kgrag.kg.graph import KnowledgeGraph
 
@@ -44,8 +45,8 @@ def import_cmd(
     specs = [_with_archive(s, settings.sources_dir) for s in (sources or list(settings.default_sources))]
     out = out or settings.store
     t0 = time.perf_counter()
-    with console.status("importing…") as status:
-        manifest = import_sources(specs, out, links=not no_links, on_step=lambda s: status.update(s + "…"))
+    with CommandProgress("kg import") as progress:
+        manifest = import_sources(specs, out, links=not no_links, on_step=progress.step)
     console.print(
         f"[green]wrote[/] {out} in {time.perf_counter() - t0:.1f} s: "
         f"{manifest['counts']['entities']:,} entities, {manifest['counts']['facts']:,} facts"
@@ -87,10 +88,23 @@ def _print_stats(manifest: dict) -> None:  # type: ignore[type-arg]
 def stats_cmd(
     store: Path = typer.Option(None, "--store", "-s", help="store folder (default: KGRAG_STORE)"),
     relations: bool = typer.Option(False, "--relations", "-r", help="also list fact counts per relation"),
+    licences: bool = typer.Option(
+        False, "--licences", help="print the licence and terms of use of every KG source and model (NOTICE.md) only"
+    ),
+    markdown: bool = typer.Option(False, "--markdown", help="with --licences: as NOTICE.md's Markdown table"),
 ) -> None:
-    """Entity and fact counts per source (and per relation)."""
+    """Entity and fact counts per source (and per relation); with --licences, what each source and model may be
+    used for."""
     from kgrag.kg.store import read_manifest
 
+    if licences:
+        if markdown:
+            from kgrag.kg.licences import notice_table
+
+            typer.echo(notice_table())
+        else:
+            _print_licences()
+        return
     path = store or _store_opt()
     manifest = read_manifest(path)
     _print_stats(manifest)
@@ -104,6 +118,18 @@ def stats_cmd(
             r = kg.vocab.get(rel)
             t.add_row(rel, r.zh, r.en, f"{n:,}")
         console.print(t)
+
+
+def _print_licences() -> None:
+    from kgrag.kg.licences import COLUMNS, licences
+
+    table = Table(title="licences and terms of use (kgrag/kg/data/licences.tsv; NOTICE.md)", show_lines=True)
+    for col in COLUMNS:
+        table.add_column(col, overflow="fold", no_wrap=col in ("kind", "name"))
+    for r in licences():
+        table.add_row(r.kind, r.name, r.what, r.package, r.package_licence, r.content_licence, r.terms)
+    console.print(table)
+    console.print("Licences were read from the packages' metadata; check them again before redistributing anything.")
 
 
 @kg_app.command("show")

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kgrag.cli.console import console
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 from kgrag.kgqa.templates import TYPES
 
@@ -41,14 +41,11 @@ def make_kgqa_cmd(
     store = kg or get_settings().store
     out = out or Path("data/kgqa") / Path(store).name
     t0 = time.perf_counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
+    stages = {"generate": "entities asked about", "write": "records written"}
+    with CommandProgress("make-kgqa") as shown:
 
         def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task("entities" if stage == "generate" else "files", total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+            shown(stages.get(stage, stage), done, total)
 
         card = make_kgqa(
             store, out, relations=_split(relations), langs=langs.split(","), sources=_split(sources),

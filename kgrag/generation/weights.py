@@ -36,12 +36,20 @@ from typing import Any
 from kgrag.atomic import atomic_folder
 from kgrag.config import Settings
 from kgrag.errors import ConfigError, ModelIntegrityError, ModelNotAvailableError
-from kgrag.generation.catalog import KNOWN_MODELS, KnownModel, PackageFile, get_known_model, locate_parts
+from kgrag.generation.catalog import (
+    ALIASES,
+    KNOWN_MODELS,
+    KnownModel,
+    PackageFile,
+    canonical_name,
+    get_known_model,
+    locate_parts,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_DTYPE", "DTYPES", "KNOWN_MODELS", "MANIFEST", "KnownModel", "ModelStatus", "PackageFile",
+    "DEFAULT_DTYPE", "DTYPES", "KNOWN_MODELS", "MANIFEST", "KnownModel", "ModelStatus", "PackageFile", "canonical_name",
     "folder_size", "get_known_model", "is_prepared", "list_models", "locate_parts", "materialize_gguf",
     "prepare_model", "read_manifest", "resolve_model",
 ]
@@ -225,7 +233,7 @@ def resolve_model(
     """The Hugging Face folder to load for a model setting (``Settings.model``).
 
     Args:
-        name_or_path: a name from :data:`KNOWN_MODELS`, or a folder with a ``config.json``.
+        name_or_path: a name from :data:`KNOWN_MODELS` (or an alias of one), or a folder with a ``config.json``.
         model_dir: where known models are prepared (``Settings.model_dir``).
         auto_prepare: prepare a known model that is not prepared yet instead of failing.
         progress: passed to :func:`prepare_model` when it prepares.
@@ -235,7 +243,7 @@ def resolve_model(
             ``kgrag model prepare NAME``), a folder that is not a model, or neither a known name nor a
             folder (the message lists the known names).
     """
-    name = str(name_or_path)
+    name = canonical_name(str(name_or_path))
     if name in KNOWN_MODELS:
         spec = KNOWN_MODELS[name]
         folder = Path(model_dir).expanduser() / name
@@ -253,7 +261,8 @@ def resolve_model(
             raise ConfigError(f"{path} is a folder but not a Hugging Face model folder (it has no config.json)")
         return path
     raise ConfigError(
-        f"model {name!r} is neither a known model nor a model folder; known models: {', '.join(KNOWN_MODELS)} "
+        f"model {name!r} is neither a known model nor a model folder; known models: "
+        f"{', '.join([*KNOWN_MODELS, *ALIASES])} "
         f"(prepare one with `kgrag model prepare NAME`), or give the path of a Hugging Face model folder"
     )
 

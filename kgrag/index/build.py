@@ -114,14 +114,19 @@ def _write_part(
     return {"embed_s": round(embed_s, 2), "texts_per_s": round(len(rows) / max(embed_s, 1e-9), 1), "faiss": index.kind}
 
 
-def _progress(enabled: bool) -> Any:
-    from contextlib import nullcontext
+def _advance(progress: Callable[[str, int, int], None] | None, stage: str, total: int) -> Callable[[int], None]:
+    """``advance(n)`` that reports the running total of ``stage`` to ``progress``."""
+    done = 0
 
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(stage, done, total)
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    if progress is not None:
+        progress(stage, 0, total)
+    return advance
 
 
 def build_index(
@@ -136,7 +141,7 @@ def build_index(
     embedder: Embedder | None = None,
     workers: int | None = None,
     ivf_threshold: int | None = DEFAULT_IVF_THRESHOLD,
-    show_progress: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Embed a KG store's entities and facts and write the index to ``out_path`` atomically.
 
@@ -153,7 +158,8 @@ def build_index(
         ivf_threshold: parts with more rows get a faiss IVF index instead of an exact flat one
             (``None``: exact for every part). The ``.vectors.npy`` files, which TorchIndex reads,
             are the same either way.
-        show_progress: draw rich progress bars.
+        progress: called as ``progress(stage, done, total)`` as texts are embedded (stage: the part
+            and the embedder, ``entities (use-multilingual)``).
 
     Returns:
         The index manifest (also written as ``manifest.json``).
@@ -186,15 +192,13 @@ def build_index(
         with atomic_folder(out) as tmp:
             counts: dict[str, int] = {}
             figures: dict[str, dict[str, float | str]] = {}
-            with _progress(show_progress) as bar:
-                for part in parts:
-                    rows, skipped = part_rows(kg, part, limit)
-                    counts[part] = len(rows)
-                    if part == "facts":
-                        counts["link_facts_skipped"] = skipped
-                    task = bar.add_task(f"{part} ({emb.name})", total=len(rows)) if bar else None
-                    advance = (lambda n, t=task: bar.advance(t, n)) if bar else (lambda n: None)
-                    figures[part] = _write_part(kg, part, rows, emb, tmp, batch_size, ivf_threshold, advance)
+            for part in parts:
+                rows, skipped = part_rows(kg, part, limit)
+                counts[part] = len(rows)
+                if part == "facts":
+                    counts["link_facts_skipped"] = skipped
+                figures[part] = _write_part(kg, part, rows, emb, tmp, batch_size, ivf_threshold,
+                                            _advance(progress, f"{part} ({emb.name})", len(rows)))
             files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
             manifest: dict[str, Any] = {
                 "format": FORMAT,

@@ -79,10 +79,16 @@ class TrainConfig:
 
 
 Logger = Callable[[str], None]
+Progress = Callable[[str, int, int], None]
 
 
-def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
+def train(cfg: TrainConfig, say: Logger = log.info, progress: Progress | None = None) -> dict[str, Any]:
     """Fine-tune ``cfg.base`` with LoRA on ``cfg.data``; write the adapter to ``cfg.out``.
+
+    Args:
+        cfg: the run's settings.
+        say: called with each line worth showing (data counts, every ``log_every`` steps).
+        progress: called as ``progress(stage, done, total)`` while chats are tokenized and after each step.
 
     Returns:
         The report also written to ``out/training.json``: settings, data counts, and figures
@@ -109,7 +115,17 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
     model, tok, dev = chat_model.model, chat_model.tokenizer, chat_model.device
     t0 = time.perf_counter()
     chats = choose_chats(examples, builder, grounded_share=cfg.grounded_share if builder else 0.0, seed=cfg.seed)
-    data, counts = tokenize_all(chat_model.format, tok, chats, cfg.max_len)
+    tokenized = 0
+
+    def tokenizing(n: int) -> None:
+        nonlocal tokenized
+        tokenized += n
+        if progress is not None:
+            progress("tokenizing chats", tokenized, len(chats))
+
+    data, counts = tokenize_all(chat_model.format, tok, chats, cfg.max_len, progress=tokenizing)
+    if progress is not None:
+        progress("tokenizing chats", len(chats), len(chats))
     lengths = [len(t.input_ids) for t in data]
     say(f"{len(data):,} chats tokenized in {time.perf_counter() - t0:.0f} s ({_counts(counts)}); "
         f"{sum(lengths):,} tokens, {sum(t.targets for t in data):,} of them answer tokens")
@@ -174,6 +190,8 @@ def train(cfg: TrainConfig, say: Logger = log.info) -> dict[str, Any]:
             step += 1
             tokens += int(batch["attention_mask"].sum())
             losses.append(float(loss.detach()))
+            if progress is not None:
+                progress("optimizer steps", step, total)
             if step % cfg.log_every == 0 or step == total:
                 now = time.perf_counter()
                 tps = (tokens - window[1]) / max(now - window[0], 1e-9)

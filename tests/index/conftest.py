@@ -1,4 +1,4 @@
-"""Index fixtures: real embedders loaded once per session, a tiny real-format KG store."""
+"""Index fixtures: real embedders loaded once per session (the tiny store is tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,3 @@ def use_embedder() -> Iterator[USEEmbedder]:
 @pytest.fixture(scope="session")
 def minilm_embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(minilm_path(), name="minilm")
-
-
-@pytest.fixture(scope="session")
-def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A KG store of the CMeKG excerpt (Chinese) and the HPO excerpt (English)."""
-    from kgrag.kg.importer import import_sources
-
-    out = tmp_path_factory.mktemp("kg") / "store"
-    import_sources([f"cmekg={DATA / 'cmekg' / 'mini.jsonl'}", f"hpo={DATA / 'hpo'}"], out)
-    return out

@@ -1,6 +1,6 @@
 """`kgrag finetune`: LoRA on answer tokens only, checkpoints that resume exactly, an output folder
 that is never clobbered, and an adapter the service loads. Runs on a tiny random-weight model
-with SmolLM2's real tokenizer and chat template (seconds on the CPU)."""
+with SmolLM2's real tokenizer and chat template (seconds on the CPU; ``tiny_model`` is tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -20,26 +20,6 @@ from kgrag.train.data import IGNORE, Chat, length_batches, tokenize
 from kgrag.train.sft import TrainConfig, train
 
 pytest.importorskip("peft")
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer Llama with random weights and SmolLM2's tokenizer (ChatML template)."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from kgrag.config import Settings
-    from kgrag.generation.weights import prepare_model
-
-    src = prepare_model("smollm2-135m-instruct", Settings().model_dir)
-    config = AutoConfig.from_pretrained(src)
-    config.update({"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
-                   "num_key_value_heads": 2, "head_dim": 16})
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    out = tmp_path_factory.mktemp("tiny") / "tiny-llama"
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(src).save_pretrained(out)
-    return out
 
 
 def _kgqa(i: int) -> dict:
