@@ -54,7 +54,8 @@ def test_streaming_sends_meta_then_tokens_then_the_whole_answer(client: TestClie
     assert set(kinds[1:-1]) == {"token"}
     meta, done = evs[0][1], evs[-1][1]
     assert meta["citations"] and meta["citations"] == [
-        {k: c[k] for k in ("n", "head", "relation", "tail", "source", "provenance")} for c in done["citations"]
+        {k: c[k] for k in ("n", "head", "relation", "tail", "source", "provenance", "head_original", "tail_original")}
+        for c in done["citations"]
     ]
     streamed, check = "".join(d["text"] for k, d in evs if k == "token"), done["check"]
     if check["composed"]:  # the tokens cannot be unsent: done carries the composed answer, and the model's apart
