@@ -21,7 +21,9 @@ def answerer(default_retriever, small_chat_model) -> Answerer:  # type: ignore[n
 def test_the_chain_answers_with_the_facts_it_was_given(answerer: Answerer) -> None:
     out = answer_chain(answerer).invoke("What are the side effects of aspirin?")
     assert out["answer"].strip() and out["kg_has_facts"] and len(out["citations"]) <= 5
-    assert out["entities"] == ["cmekg:阿司匹林"] and out["citations"][0]["relation"] == "side effect"
+    # the dictionary's aspirin may be linked beside its CMeKG twin
+    assert "cmekg:阿司匹林" in out["entities"] and set(out["entities"]) <= {"cmekg:阿司匹林", "drugs:DB00945"}
+    assert out["citations"][0]["relation"] == "side effect"
 
 
 def test_the_chain_batches_and_takes_history(answerer: Answerer) -> None:
