@@ -75,6 +75,8 @@ def check_by_construction(kg: KnowledgeGraph, j: int) -> None:
     elif f.relation == "same_english_name":
         names = [{normalize_name(n) for n in ((e.name,) if e.lang == "en" else ()) + e.aliases} for e in (h, t)]
         assert names[0] & names[1], (h, t)
+    elif f.relation == "same_drug_substance":  # by INN spelling or a product's English name: evidence says which
+        assert f.provenance.key and ("INN" in f.provenance.key or "drug " in f.provenance.key), (h, t, f.provenance)
     else:
         raise AssertionError(f"unexpected link relation {f.relation}")
 

@@ -202,7 +202,7 @@ def test_the_real_tabular_list_loads_completely() -> None:
     assert kg.relation_counts() == {
         "is_a": 297 + 46_881, "inclusion_term": 12_574 + 1_024, "excludes1": 5_407, "excludes2": 2_520,
         "use_additional_code": 1_485, "code_first": 809, "code_also": 655, "coding_note": 180 + 508,
-        "seventh_character": 1_790,
+        "seventh_character": 1_790, "icd10": 46_881,
     }
     assert kg.stats()["icd10cm"]["entities"] == 47_200
     assert kg.entity(kg.index_of("icd10cm:E11.9")).name == "Type 2 diabetes mellitus without complications"
