@@ -105,7 +105,8 @@ class Startup:
         try:
             t0 = time.perf_counter()
             self._set("kg", "loading")
-            retriever = KGRetriever.load(self.settings.store, None, device="cpu")
+            retriever = KGRetriever.load(self.settings.store, None, device="cpu",
+                                         intent_embedder=self.settings.intent_embedder_name())
             t_kg = time.perf_counter()
             self._set("kg", "ready")
             part = "model"
@@ -180,7 +181,8 @@ class Startup:
         manifest = read_index_manifest(path)
         load_index(path, service.retriever.kg.checksum, manifest["embedder"], verify=True)
         self._set("index", "loading")
-        retriever = KGRetriever.load(self.settings.store, path, device="cpu")
+        retriever = KGRetriever.load(self.settings.store, path, device="cpu",
+                                     intent_embedder=self.settings.intent_embedder_name())
         if retriever.kg.checksum != service.retriever.kg.checksum:
             raise IndexMismatchError(f"the KG store {self.settings.store} changed while the service ran; restart it")
         service.use_retriever(retriever, str(path))

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     sources_dir: Path = Field(
         Path("kg/sources"), description="downloaded source archives (`make tcm-archive`: herbiv's, for the tcm source)"
     )
+    intent_embedder: str = Field(
+        "use-multilingual", description="sentence embedder that reads a question's intent when no cue matches "
+        "(kgrag.retrieval.intent_model; the default index's, so with the index no second model); none: cues only"
+    )
     log_level: str = Field("WARNING", description="logging level of the CLI and service")
 
     # the answering model (kgrag.generation)
@@ -58,6 +62,11 @@ class Settings(BaseSettings):
     top_k: int = Field(8, ge=1, le=MAX_TOP_K, description="facts put into the prompt by default")
     max_new_tokens: int = Field(384, ge=1, le=MAX_NEW_TOKENS, description="answer length cap by default")
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0, description="keeps small models from looping")
+
+    def intent_embedder_name(self) -> str | None:
+        """The intent embedder, or None when ``KGRAG_INTENT_EMBEDDER`` is ``none``, ``off`` or empty."""
+        raw = self.intent_embedder.strip()
+        return None if raw.lower() in ("", "none", "off") else raw
 
     def index_path(self) -> Path | None:
         """The vector index to load, or None when ``KGRAG_INDEX`` is ``none``, ``off`` or empty."""

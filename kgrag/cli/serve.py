@@ -23,7 +23,9 @@ def _answerer(settings: Settings):  # type: ignore[no-untyped-def]
     from kgrag.generation.answer import Answerer, load_model
     from kgrag.retrieval.retriever import KGRetriever
 
-    return Answerer.from_settings(KGRetriever.load(settings.store, settings.index_path()), load_model(settings),
+    return Answerer.from_settings(KGRetriever.load(settings.store, settings.index_path(),
+                                                   intent_embedder=settings.intent_embedder_name()),
+                                  load_model(settings),
                                   settings)
 
 

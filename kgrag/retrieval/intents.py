@@ -6,8 +6,9 @@ without touching code. Cues are regular expressions over the normalized question
 Chinese, lower case), colloquial forms included: 挂什么科 / 看什么科 / 去哪个科, 吃什么药 / 怎么治,
 能不能吃, 吃多少 / 怎么吃, "which specialist", "can I take", "how much should I take".
 
-Hand-written rather than a classifier: there is no labelled question set to train one on, the
-cue list is short and auditable, and a miss costs little (every relation keeps a small prior).
+Hand-written cues first: the list is short and auditable, and a miss costs little (every relation
+keeps a small prior). A question no cue matches gets its intent read by meaning, from the KG-QA
+question bank's nearest questions (:mod:`kgrag.retrieval.intent_model`).
 
 Example:
     >>> [(i.name, i.cue) for i in detect_intents("糖尿病挂什么科？")]
@@ -116,6 +117,12 @@ def intent_specs() -> tuple[IntentSpec, ...]:
     """
     text = data_text("kgrag.retrieval", "data", "intents.tsv")
     return parse_intents(text, "kgrag/retrieval/data/intents.tsv")
+
+
+@lru_cache(maxsize=1)
+def fallback_intents() -> frozenset[str]:
+    """Names of the packaged intents that count only when nothing more specific matched."""
+    return frozenset(s.name for s in intent_specs() if s.fallback)
 
 
 def detect_intents(question: str, specs: Iterable[IntentSpec] | None = None) -> list[Intent]:
