@@ -144,7 +144,10 @@ def load_llamacpp(gguf: Path, lora: Path | None, prompt: dict[str, Any], threads
                 break
         return _timed(times, t), llm.detokenize(out).decode("utf-8", "replace")
 
-    return {"same_tokenization": same}, once
+    import llama_cpp
+
+    return {"same_tokenization": same, "llama_cpp": llama_cpp.__file__,
+            "system_info": llama_cpp.llama_print_system_info().decode().strip()}, once
 
 
 def child(args: argparse.Namespace) -> None:
@@ -208,7 +211,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--child", path, "--prompt-file", str(prompt_file), "--gguf", str(args.gguf),
                "--threads", str(args.threads)] + (["--lora", str(args.lora)] if args.lora else [])
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                    [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])})
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line:
