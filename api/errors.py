@@ -11,7 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kgrag.errors import ConfigError, EntityNotFoundError, KGRAGError, QuestionError, QueueFullError
+from kgrag.errors import (
+    ConfigError,
+    EntityNotFoundError,
+    KGRAGError,
+    QuestionError,
+    QueueFullError,
+    UpstreamResponseError,
+    UpstreamUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,12 @@ async def domain_error(request: Request, exc: KGRAGError) -> JSONResponse:
             error_body(str(exc), "server_busy", code="queue_full"), status_code=503,
             headers={"Retry-After": str(exc.retry_after)},
         )
+    if isinstance(exc, UpstreamUnavailableError | UpstreamResponseError):  # the generating server (KGRAG_GENERATOR)
+        log.error("request %s: %s", request.url.path, exc)
+        unavailable = isinstance(exc, UpstreamUnavailableError)
+        return JSONResponse(error_body(str(exc), "upstream_error", code="upstream_unavailable" if unavailable
+                                       else "bad_upstream_response"), status_code=503 if unavailable else 502,
+                            headers={"Retry-After": "5"} if unavailable else None)
     if isinstance(exc, EntityNotFoundError):
         return JSONResponse(error_body(str(exc), "not_found"), status_code=404)
     if isinstance(exc, QuestionError | ConfigError):

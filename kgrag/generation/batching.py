@@ -11,6 +11,11 @@ The queue is bounded: past ``max_queue`` waiting requests :meth:`GenerationBatch
 :class:`QueueFullError`, which the API answers with 503 and ``Retry-After``. A consumer that stops
 listening (a client that disconnected) sets the request's ``cancelled`` event and the model stops
 generating for it at the next step.
+
+A model that streams on the event loop itself (:class:`StreamingChatModel`: an upstream server,
+which batches and queues by itself) is not batched: :meth:`GenerationBatcher.submit` passes each
+request to it at once, with at most ``max_batch + max_queue`` calls open (past that, 503), and no
+worker thread or warm-up. Closing the events closes that request's call.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from kgrag.errors import ConfigError, KGRAGError, QueueFullError
-from kgrag.generation.types import ChatModel, GenerationConfig, GenerationRequest, Message, StreamEvent
+from kgrag.generation.types import (
+    ChatModel,
+    GenerationConfig,
+    GenerationRequest,
+    Message,
+    StreamEvent,
+    StreamingChatModel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,7 @@ class BatcherStats:
     cancelled: int = 0
     largest_batch: int = 0
     waiting: int = 0
+    open_calls: int = 0  # requests under way on a streaming (upstream) model
 
 
 _STOP = object()
@@ -84,19 +97,31 @@ class GenerationBatcher:
         self._lock = threading.Lock()
         #: set once the worker has warmed up and takes requests
         self.ready = threading.Event()
+        self._direct = isinstance(model, StreamingChatModel)
+        self._started = False
 
     @property
     def running(self) -> bool:
+        if self._direct:
+            return self._started
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the worker thread (idempotent)."""
+        """Start the worker thread (idempotent); a streaming model needs none and is ready at once."""
+        if self._direct:
+            self._started = True
+            self.ready.set()
+            return
         if not self.running:
             self._thread = threading.Thread(target=self._work, name="kgrag-generation", daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the running batch; waiting requests are cancelled."""
+        if self._direct:
+            self._started = False
+            self.ready.clear()
+            return
         if self._thread is None:
             return
         self._queue.put(_STOP)
@@ -116,6 +141,8 @@ class GenerationBatcher:
         """
         if not self.running:
             raise KGRAGError("the generation worker is not running; the service is starting or stopping")
+        if self._direct:
+            return self._pass_on(request)
         with self._lock:
             if self.stats.waiting >= self.max_queue:
                 raise QueueFullError(self.stats.waiting, self.retry_after)
@@ -123,6 +150,36 @@ class GenerationBatcher:
         job = _Job(request, asyncio.get_running_loop(), asyncio.Queue())
         self._queue.put(job)
         return self._events(job)
+
+    def _pass_on(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        with self._lock:
+            if self.stats.open_calls >= self.max_batch + self.max_queue:
+                raise QueueFullError(self.stats.open_calls, self.retry_after)
+        return self._streamed(request)
+
+    async def _streamed(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        # counted once iterated (an async generator never started never runs its finally)
+        assert isinstance(self.model, StreamingChatModel)
+        with self._lock:
+            self.stats.open_calls += 1
+            self.stats.requests += 1
+        events = self.model.astream(request)
+        finished = False
+        try:
+            async for event in events:
+                yield event
+                if event.finish_reason is not None:
+                    finished = True
+                    if event.finish_reason == "cancelled":
+                        with self._lock:
+                            self.stats.cancelled += 1
+                    return
+        finally:
+            if not finished:
+                request.cancelled.set()
+            with self._lock:
+                self.stats.open_calls -= 1
+            await events.aclose()  # type: ignore[attr-defined]  # closes the HTTP call
 
     @staticmethod
     async def _events(job: _Job) -> AsyncIterator[StreamEvent]:

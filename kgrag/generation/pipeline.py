@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kgrag.generation.types import GenerationConfig, GenerationRequest, Message, StreamEvent
+from kgrag.generation.types import GenerationConfig, GenerationRequest, Message, StreamEvent, StreamingChatModel
 
 if TYPE_CHECKING:
     from kgrag.generation.answer import Answer, Answerer, PreparedAnswer
@@ -171,10 +171,11 @@ async def astream_answer(
     through ``submit`` (``GenerationBatcher.submit``), finish.
 
     The first ``anext`` prepares and submits, then yields :class:`Meta`: errors up to there
-    (a bad question, a full queue) come before any response starts, so they can still be HTTP
-    errors. ``disconnected`` (e.g. ``Request.is_disconnected``) is asked every
-    :data:`DISCONNECT_CHECK_EVERY` model events; when it says so, or the consumer stops early,
-    the generation is cancelled and the stream ends without :class:`Done`.
+    (a bad question, a full queue; for a remote model, its first answer: not reachable, silent,
+    garbled) come before any response starts, so they can still be HTTP errors. ``disconnected``
+    (e.g. ``Request.is_disconnected``) is asked every :data:`DISCONNECT_CHECK_EVERY` model events;
+    when it says so, or the consumer stops early, the generation is cancelled and the stream ends
+    without :class:`Done`.
 
     Raises:
         QuestionError, ConfigError: as :meth:`Answerer.prepare`.
@@ -191,6 +192,10 @@ async def astream_answer(
     events = submit(request)
     assembly = _Assembly(answerer, prepared)
     try:
+        if isinstance(answerer.model, StreamingChatModel):
+            # a remote model fails (down, slow, garbage) before its first event: wait for that here,
+            # so that its failure still comes before any response starts, as an HTTP error
+            assembly.add(await anext(events))
         for opening in assembly.opening():
             yield opening
         seen = 0

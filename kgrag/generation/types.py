@@ -4,7 +4,7 @@ the :class:`ChatModel` role every model backend fills."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -89,4 +89,16 @@ class ChatModel(Protocol):
 
     def generate(self, messages: Sequence[Message], config: GenerationConfig | None = None) -> Generation:
         """Generate for one prompt and return the whole answer."""
+        ...
+
+
+@runtime_checkable
+class StreamingChatModel(ChatModel, Protocol):
+    """A chat model that streams one request on the caller's event loop, such as a remote server
+    (:class:`~kgrag.generation.upstream.OpenAIChatModel`): the batcher hands each request to it at once
+    instead of batching it, since the server batches and queues by itself."""
+
+    def astream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        """``request``'s events (``index`` 0): first an empty one once the model has accepted it, the last
+        with ``finish_reason`` set; closing the iterator (or cancelling its task) stops the call."""
         ...
